@@ -1,0 +1,43 @@
+"""Two libgit2 calls that pygit2 does not wrap, reached through the library pygit2 has loaded.
+
+The engine needs its *own* index file, so that snapshots never touch the user's `.git/index`,
+while keeping libgit2's stat cache (unchanged files are not rehashed). `git_repository_set_index`
+gives a Repository object that index. `git_ignore_add_rule` adds in-memory ignore rules, so the
+default excludes apply to libgit2's scans without writing anything into the user's repository.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from functools import cache
+
+import pygit2
+from pygit2 import ffi
+
+
+@cache
+def _lib() -> ctypes.CDLL:
+    # The cffi extension links libgit2, so symbol lookup through its handle finds libgit2's
+    # exports whether pygit2 bundles the library or uses the system one.
+    lib = ctypes.CDLL(pygit2._libgit2.__file__)
+    lib.git_repository_set_index.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.git_repository_set_index.restype = ctypes.c_int
+    lib.git_ignore_add_rule.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.git_ignore_add_rule.restype = ctypes.c_int
+    return lib
+
+
+def _address(pointer: object) -> int:
+    return int(ffi.cast("uintptr_t", pointer))
+
+
+def use_index(repo: pygit2.Repository, index: pygit2.Index) -> None:
+    """Make `index` the index of this Repository object (only this object; nothing on disk)."""
+    if _lib().git_repository_set_index(_address(repo._repo), _address(index._index)) != 0:
+        raise OSError("libgit2 could not attach the sync index")
+
+
+def add_ignore_rules(repo: pygit2.Repository, rules: str) -> None:
+    """Add gitignore-syntax rules to this Repository object's in-memory ignore list."""
+    if _lib().git_ignore_add_rule(_address(repo._repo), rules.encode()) != 0:
+        raise OSError("libgit2 could not add ignore rules")

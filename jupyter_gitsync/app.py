@@ -1,0 +1,170 @@
+"""The server extension: settings (traits, each also read from an environment variable, since
+hub and Binder admins set env vars rather than config files), wiring, start and stop hooks."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Bool, Float, Int, List, Unicode, default, validate
+
+from . import filters
+from .auth import Credentials, EnvTokenProvider
+from .engine import EngineConfig, SyncEngine
+from .handlers import StatusHandler, SyncHandler
+from .repo import sanitize_ref_component
+
+EVENT_SCHEMA_ID = "https://events.jupyter.org/jupyter_gitsync/status/v1"
+_EVENT_SCHEMA = Path(__file__).parent / "events" / "status-v1.yaml"
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _env_float(name: str, fallback: float) -> float:
+    value = os.environ.get(name)
+    try:
+        return float(value) if value else fallback
+    except ValueError:
+        return fallback
+
+
+def default_user() -> str:
+    """JupyterHub's user name, else the OS user, made safe for a branch name."""
+    user = os.environ.get("JUPYTERHUB_USER")
+    if not user:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "user"
+    return sanitize_ref_component(user)
+
+
+class GitSync(ExtensionApp):
+    """Keeps the workspace continuously saved to a branch of its git remote."""
+
+    name = "jupyter_gitsync"
+    load_other_extensions = True
+
+    enabled = Bool(
+        True,
+        config=True,
+        help="Sync the workspace to its remote. Env: GITSYNC_ENABLED (0/false/no/off: disabled).",
+    )
+    remote_url = Unicode(
+        "",
+        config=True,
+        help="The git remote to sync with. Default: the workspace repository's 'origin'."
+        " Env: GITSYNC_REMOTE_URL.",
+    )
+    branch = Unicode(
+        config=True,
+        help="The branch snapshots are written and pushed to. Default: gitsync/<user>."
+        " Env: GITSYNC_BRANCH.",
+    )
+    workspace = Unicode(
+        "", config=True, help="The directory to sync. Default: the server's root_dir."
+    )
+    commit_delay_seconds = Float(
+        config=True,
+        help="Quiet period after the last change before a snapshot is made. Env:"
+        " GITSYNC_COMMIT_DELAY.",
+    )
+    push_interval_seconds = Float(
+        config=True,
+        help="Minimum time between two pushes; snapshots made meanwhile go in one push. The"
+        " default keeps well inside GitHub's limits on content-creating requests. Env:"
+        " GITSYNC_PUSH_INTERVAL.",
+    )
+    retry_initial_seconds = Float(
+        2.0, config=True, help="First wait before retrying a failed push; it doubles each time."
+    )
+    retry_max_seconds = Float(300.0, config=True, help="Longest wait between push retries.")
+    shutdown_timeout_seconds = Float(
+        20.0,
+        config=True,
+        help="How long a stopping server may spend saving and pushing the last changes; inside"
+        " Kubernetes' default 30 s grace period.",
+    )
+    max_file_size_bytes = Int(
+        filters.DEFAULT_MAX_FILE_SIZE_BYTES,
+        config=True,
+        help="Files larger than this are not synced and are reported (GitHub refuses 100 MB).",
+    )
+    excludes = List(
+        Unicode(),
+        default_value=list(filters.DEFAULT_EXCLUDES),
+        config=True,
+        help="Names or globs never synced, wherever they are; .gitignore applies as well.",
+    )
+
+    @default("enabled")
+    def _default_enabled(self) -> bool:
+        return os.environ.get("GITSYNC_ENABLED", "1").strip().lower() not in _FALSE
+
+    @default("remote_url")
+    def _default_remote_url(self) -> str:
+        return os.environ.get("GITSYNC_REMOTE_URL", "")
+
+    @default("branch")
+    def _default_branch(self) -> str:
+        return os.environ.get("GITSYNC_BRANCH") or f"gitsync/{default_user()}"
+
+    @default("commit_delay_seconds")
+    def _default_commit_delay(self) -> float:
+        return _env_float("GITSYNC_COMMIT_DELAY", 2.0)
+
+    @default("push_interval_seconds")
+    def _default_push_interval(self) -> float:
+        return _env_float("GITSYNC_PUSH_INTERVAL", 10.0)
+
+    @validate("commit_delay_seconds", "push_interval_seconds", "shutdown_timeout_seconds")
+    def _non_negative(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        if value < 0:
+            raise ValueError(f"{proposal['trait'].name} must not be negative, got {value}")
+        return value
+
+    def initialize_settings(self) -> None:
+        """Build the engine once; handlers get it through their init dict."""
+        assert self.serverapp is not None
+        workspace = Path(self.workspace or self.serverapp.root_dir).expanduser()
+        config = EngineConfig(
+            workspace=workspace,
+            branch=self.branch,
+            remote_url=self.remote_url or None,
+            commit_delay_seconds=self.commit_delay_seconds,
+            push_interval_seconds=self.push_interval_seconds,
+            retry_initial_seconds=self.retry_initial_seconds,
+            retry_max_seconds=self.retry_max_seconds,
+            excludes=tuple(self.excludes),
+            max_file_size_bytes=self.max_file_size_bytes,
+            enabled=self.enabled,
+        )
+        self.credentials = Credentials([EnvTokenProvider()])
+        event_logger = self.serverapp.event_logger
+        event_logger.register_event_schema(_EVENT_SCHEMA)
+
+        def emit(data: dict[str, Any]) -> None:
+            event_logger.emit(schema_id=EVENT_SCHEMA_ID, data=data)
+
+        self.engine = SyncEngine(config, self.credentials, emit)
+
+    def initialize_handlers(self) -> None:
+        """Register the REST endpoints under {base_url}gitsync/."""
+        kwargs = {"engine": self.engine}
+        self.handlers.extend(
+            [
+                (r"/gitsync/status", StatusHandler, kwargs),
+                (r"/gitsync/sync", SyncHandler, kwargs),
+            ]
+        )
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Start syncing once the event loop runs; start-up work happens on the git thread."""
+        await self.engine.start()
+
+    async def stop_extension(self) -> None:
+        """Save and push what is pending before the server exits, within the timeout."""
+        await self.engine.stop(self.shutdown_timeout_seconds)

@@ -1,0 +1,375 @@
+"""The one owner of sync state: a single asyncio task that takes change batches and runs all git
+work, serialised, on one dedicated thread.
+
+The event loop only keeps time and state; `repo.SyncRepo` does the blocking work on the git
+thread. Every state change goes through `_publish`, which emits one event on the server's bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from . import filters
+from .auth import Credentials
+from .errors import AuthRequired, ConfigError, GitSyncError, PushRejected, redact
+from .repo import Heads, SyncRepo
+from .state import State, Status
+from .watcher import ChangeSet, Watcher
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_FAILURE_STATES = {
+    AuthRequired.kind: State.AUTH_REQUIRED,
+    PushRejected.kind: State.CONFLICT,
+    "network": State.OFFLINE,
+}
+
+
+@dataclass
+class EngineConfig:
+    """What the engine needs to know; `app.GitSync` fills it from traits and env vars."""
+
+    workspace: Path
+    branch: str
+    remote_url: str | None = None
+    commit_delay_seconds: float = 2.0
+    push_interval_seconds: float = 10.0
+    retry_initial_seconds: float = 2.0
+    retry_max_seconds: float = 300.0
+    excludes: tuple[str, ...] = filters.DEFAULT_EXCLUDES
+    max_file_size_bytes: int = filters.DEFAULT_MAX_FILE_SIZE_BYTES
+    enabled: bool = True
+    watch: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class SyncEngine:
+    """Debounces changes into snapshots, coalesces pushes, retries, and flushes on stop."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        credentials: Credentials,
+        emit: Callable[[dict[str, Any]], None] = lambda data: None,
+    ) -> None:
+        self.config = config
+        self.credentials = credentials
+        self._emit = emit
+        self.status = Status(state=State.STARTING, branch=config.branch)
+        self._state_since = time.monotonic()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gitsync-git")
+        self._repo: SyncRepo | None = None
+        self._url: str | None = None
+        self._changes = ChangeSet(self._on_first_change)
+        self._watcher: Watcher | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._busy: State | None = None
+        self._fatal: GitSyncError | None = None
+        self._snapshot_error: GitSyncError | None = None
+        self._push_error: GitSyncError | None = None
+        self._failed_epoch = -1
+        self._failures = 0
+        self._last_attempt = 0.0
+        self._last_push = float("-inf")
+        self._scan_all = True  # the first snapshot scans the whole workspace
+        self._heads = Heads(None, None, 0)
+        self._rescan_next = False  # a failed snapshot is retried as a full scan
+        self._remote_checked = False
+        self._force: list[asyncio.Future[dict[str, Any]]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the repository on the git thread and start the loop; never raises."""
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._main(), name="gitsync-engine")
+
+    async def stop(self, timeout: float) -> None:
+        """Snapshot and push what is pending, bounded by `timeout`, then release the thread."""
+        self._closing = True
+        self._wake.set()
+        if self._watcher is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._watcher.stop)
+        try:
+            # shield: a cancelled shutdown must not cut a snapshot or push in half
+            await asyncio.wait_for(asyncio.shield(self._flush()), timeout)
+        except asyncio.TimeoutError:
+            log.warning("gitsync: shutdown flush did not finish in %.0f s", timeout)
+        except Exception:
+            log.exception("gitsync: shutdown flush failed")
+        self._executor.shutdown(wait=False)
+
+    async def _flush(self) -> None:
+        if self._task is not None:
+            await self._task
+        if self._repo is None:
+            return
+        self._busy = State.STOPPING
+        self._publish()
+        await self._snapshot(full=True)
+        if self._push_due() is not None:
+            await self._push()
+        for waiter in self._force:
+            if not waiter.done():
+                waiter.set_result(self.status_json())
+        self._publish()
+
+    async def sync_now(self) -> dict[str, Any]:
+        """Snapshot and push immediately; answer with the status once done."""
+        if self._task is None or self._task.done() or self._closing:
+            return self.status_json()
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._force.append(future)
+        self._wake.set()
+        return await future
+
+    def status_json(self) -> dict[str, Any]:
+        """The status as served by the API."""
+        self.status.pending_paths = sorted(self._changes.peek())
+        return self.status.to_json()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def _main(self) -> None:
+        try:
+            await self._open()
+        except GitSyncError as exc:
+            self._fatal = exc
+            self._publish()
+            return
+        except Exception as exc:
+            log.exception("gitsync: could not start")
+            self._fatal = GitSyncError(f"Sync could not start: {exc}")
+            self._publish()
+            return
+        if self._repo is None:
+            self._publish()
+            return
+        while not self._closing:
+            try:
+                await self._step()
+            except Exception:  # a bug must not end syncing for the rest of the session
+                log.exception("gitsync: unexpected failure in the sync loop")
+                await asyncio.sleep(self.config.retry_initial_seconds)
+
+    async def _open(self) -> None:
+        self._repo = await self._git(self._open_repo)
+        if self._repo is None:
+            return
+        self.status.remote_url = self._url
+        if self.config.watch:
+            self._watcher = Watcher(self._repo.workspace, self.config.excludes, self._changes)
+            await asyncio.get_running_loop().run_in_executor(None, self._watcher.start)
+
+    def _open_repo(self) -> SyncRepo | None:
+        """On the git thread: open (or create) the repository and decide where to push."""
+        if not self.config.enabled:
+            return None
+        workspace = self.config.workspace
+        url = self.config.remote_url or None
+        if url is None and not (workspace / ".git").exists():
+            return None  # nothing to sync to, and not ours to turn into a repository
+        repo = SyncRepo(
+            workspace,
+            self.config.branch,
+            excludes=self.config.excludes,
+            max_file_size_bytes=self.config.max_file_size_bytes,
+        )
+        url = url or repo.origin_url()
+        if not url:
+            raise ConfigError(
+                "There is no remote to sync to: the workspace has no 'origin' and"
+                " GITSYNC_REMOTE_URL is not set."
+            )
+        self._url = redact(url)
+        return repo
+
+    async def _step(self) -> None:
+        now = time.monotonic()
+        if self._force:
+            waiters, self._force = self._force, []
+            await self._snapshot(full=self._scan_all)
+            if self._url:
+                await self._push()
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(self.status_json())
+            return
+        timeout: float | None = None
+        if self._changes or self._scan_all:
+            due = (
+                now
+                if self._scan_all
+                else self._changes.last_change + self.config.commit_delay_seconds
+            )
+            if due <= now:
+                await self._snapshot(full=self._scan_all)
+                return
+            timeout = due - now
+        else:
+            due_push = self._push_due()
+            if due_push is not None:
+                if due_push <= now:
+                    await self._push()
+                    return
+                timeout = due_push - now
+        self._wake.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _push_due(self) -> float | None:
+        """When the next push should happen, or None if there is nothing to push or we wait."""
+        if not self._url:
+            return None
+        unpushed = self._heads.head is not None and self._heads.head != self._heads.remote_head
+        if not unpushed and self._remote_checked:
+            return None
+        error = self._push_error
+        if error is None:
+            return self._last_push + self.config.push_interval_seconds
+        if isinstance(error, AuthRequired):
+            # Retrying a refused token helps nobody (and GitHub may lock it); wait for a new one.
+            return 0.0 if self.credentials.epoch != self._failed_epoch else None
+        backoff = min(
+            self.config.retry_max_seconds,
+            self.config.retry_initial_seconds * 2 ** max(self._failures - 1, 0),
+        )
+        return self._last_attempt + backoff
+
+    def _on_first_change(self) -> None:
+        """Called from the watcher thread when changes start arriving."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._changes_arrived)
+
+    def _changes_arrived(self) -> None:
+        self._wake.set()
+        self._publish()
+
+    # -- the two kinds of git work ----------------------------------------------------------
+
+    async def _snapshot(self, full: bool) -> None:
+        assert self._repo is not None
+        paths = self._changes.drain()
+        full = full or self._rescan_next
+        self._scan_all = False
+        self._busy = State.SNAPSHOTTING
+        self._publish()
+        try:
+            snapshot = await self._git(self._repo.snapshot, None if full else paths)
+            self._snapshot_error = None
+            self._rescan_next = False
+            if snapshot is not None:
+                log.info("gitsync: snapshot of %d paths", snapshot.paths)
+        except GitSyncError as exc:
+            log.warning("gitsync: snapshot failed: %s", exc.message)
+            self._snapshot_error = exc
+            self._rescan_next = True
+        finally:
+            self._busy = None
+        await self._refresh()
+
+    async def _push(self) -> None:
+        assert self._repo is not None and self._url is not None
+        self._busy = State.PUSHING
+        self._publish()
+        self._last_attempt = time.monotonic()
+        epoch = self.credentials.epoch
+        try:
+            await self._git(self._repo.push, self._url, self._token)
+        except GitSyncError as exc:
+            exc.message = redact(exc.message, self.credentials.secrets())
+            self._push_error = exc
+            self._failures += 1
+            if isinstance(exc, AuthRequired):
+                self._failed_epoch = epoch
+            log.warning("gitsync: push failed (%s): %s", exc.kind, exc.message)
+        else:
+            self._push_error = None
+            self._remote_checked = True
+            self._failures = 0
+            self._last_push = time.monotonic()
+            self.status.last_synced_at = _now_iso()
+            log.info("gitsync: pushed %s", self.config.branch)
+        finally:
+            self._busy = None
+        await self._refresh()
+
+    def _token(self) -> str | None:
+        return self.credentials.token()
+
+    async def _refresh(self) -> None:
+        assert self._repo is not None
+        repo = self._repo
+        self._heads, skipped = await self._git(lambda: (repo.heads(), dict(repo.skipped)))
+        self.status.skipped = [{"path": p, "reason": r} for p, r in sorted(skipped.items())]
+        self._publish()
+
+    async def _git(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _derive_state(self) -> tuple[State, GitSyncError | None]:
+        if self._busy is not None:
+            return self._busy, self._push_error or self._snapshot_error
+        if self._closing:
+            return State.STOPPING, None
+        if self._fatal is not None:
+            return State.ERROR, self._fatal
+        if self._task is not None and self._repo is None and self._task.done():
+            return State.DISABLED, None
+        if self._repo is None:
+            return State.STARTING, None
+        if self._snapshot_error is not None:
+            return State.ERROR, self._snapshot_error
+        if self._push_error is not None:
+            state = _FAILURE_STATES.get(self._push_error.kind, State.ERROR)
+            return state, self._push_error
+        if self._changes:
+            return State.PENDING, None
+        if self._heads.head is not None and self._heads.head != self._heads.remote_head:
+            return State.UNPUSHED, None
+        return State.SYNCED, None
+
+    def _publish(self) -> None:
+        """Bring the status up to date and emit an event if anything a user sees changed."""
+        previous = self.status.to_json()
+        state, error = self._derive_state()
+        status = self.status
+        status.state = state
+        status.error = None if error is None else {"kind": error.kind, "message": error.message}
+        status.head = self._heads.head
+        status.remote_head = self._heads.remote_head
+        status.unpushed_commits = self._heads.unpushed
+        current = self.status_json()
+        if current == previous:
+            return
+        now = time.monotonic()
+        event = dict(current)
+        event["previous_state"] = previous["state"]
+        event["duration_ms"] = 0
+        if previous["state"] != current["state"]:
+            event["duration_ms"] = int((now - self._state_since) * 1000)
+            self._state_since = now
+            log.debug("gitsync: %s -> %s", previous["state"], current["state"])
+        try:
+            self._emit(event)
+        except Exception:
+            log.exception("gitsync: could not emit a status event")

@@ -1,0 +1,65 @@
+"""The small set of failures the engine tells users about, and the redactor that keeps secrets
+out of every message."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+_TOKEN_SHAPES = re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})\b")
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """Remove secrets, URL credentials and anything shaped like a GitHub token from `text`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = _USERINFO.sub(r"\g<scheme>", text)
+    return _TOKEN_SHAPES.sub("***", text)
+
+
+class GitSyncError(Exception):
+    """A failure with a plain-words message for the user; `kind` is stable for programs."""
+
+    kind = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(GitSyncError):
+    """The settings cannot work (bad branch name, no remote, unusable workspace)."""
+
+    kind = "config"
+
+
+class WorkspaceError(GitSyncError):
+    """The workspace or its .git cannot be read or written (permissions, full disk)."""
+
+    kind = "workspace"
+
+
+class AuthRequired(GitSyncError):
+    """The remote wants a token we do not have, or refused the one we sent."""
+
+    kind = "auth"
+
+
+class RemoteUnavailable(GitSyncError):
+    """The remote could not be reached or answered with a server error; worth retrying."""
+
+    kind = "network"
+
+
+class RemoteNotFound(GitSyncError):
+    """The remote URL does not lead to a git repository we may use."""
+
+    kind = "not-found"
+
+
+class PushRejected(GitSyncError):
+    """The remote refused the update, e.g. because the branch moved on since our last push."""
+
+    kind = "rejected"
