@@ -81,6 +81,7 @@ class SyncEngine:
         self._closing = False
         self._busy: State | None = None
         self._fatal: GitSyncError | None = None
+        self._disabled = False
         self._snapshot_error: GitSyncError | None = None
         self._push_error: GitSyncError | None = None
         self._failed_epoch = -1
@@ -160,6 +161,7 @@ class SyncEngine:
             self._publish()
             return
         if self._repo is None:
+            self._disabled = True
             self._publish()
             return
         while not self._closing:
@@ -205,7 +207,8 @@ class SyncEngine:
         now = time.monotonic()
         if self._force:
             waiters, self._force = self._force, []
-            await self._snapshot(full=self._scan_all)
+            # A full scan: the watcher may not have reported the very latest save yet.
+            await self._snapshot(full=True)
             if self._url:
                 await self._push()
             for waiter in waiters:
@@ -333,7 +336,7 @@ class SyncEngine:
             return State.STOPPING, None
         if self._fatal is not None:
             return State.ERROR, self._fatal
-        if self._task is not None and self._repo is None and self._task.done():
+        if self._disabled:
             return State.DISABLED, None
         if self._repo is None:
             return State.STARTING, None

@@ -325,9 +325,11 @@ class SyncRepo:
         callbacks = _Callbacks(token)
         remote = self.repo.remotes.create_anonymous(url)
         try:
-            with _translated_errors(callbacks):
+            with _translated_errors(token):
                 if not self._remote_known:
-                    self._learn_remote(remote, callbacks)
+                    # Its own connection, since one Remote connects either to fetch or to
+                    # push, and its own callbacks, since each connection asks for credentials.
+                    self._learn_remote(self.repo.remotes.create_anonymous(url), _Callbacks(token))
                 tip = self._tip()
                 if tip is not None and tip != self._ref_target(self.tracking_ref):
                     remote.push([f"{self.sync_ref}:{self.sync_ref}"], callbacks=callbacks)
@@ -367,14 +369,13 @@ class SyncRepo:
 
 
 class _Callbacks(pygit2.RemoteCallbacks):
-    """Hands libgit2 the token once: a refused token must not be retried 15 times."""
+    """Hands libgit2 the token once per connection: a refused token must not be retried 15 times."""
 
     def __init__(self, token: TokenGetter) -> None:
         super().__init__()
         self._token = token
         self.attempts = 0
         self.rejection: str | None = None
-        self.secret: str | None = None
 
     def credentials(
         self, url: str, username_from_url: str | None, allowed_types: Any
@@ -382,10 +383,10 @@ class _Callbacks(pygit2.RemoteCallbacks):
         self.attempts += 1
         if self.attempts > 1:
             raise AuthRequired("The remote refused the token. Sign in again to keep pushing.")
-        self.secret = self._token()
-        if not self.secret:
+        secret = self._token()
+        if not secret:
             raise AuthRequired("The remote needs a token to accept pushes; none is set.")
-        return pygit2.UserPass(TOKEN_USERNAME, self.secret)
+        return pygit2.UserPass(TOKEN_USERNAME, secret)
 
     def push_update_reference(self, refname: str, message: str | None) -> None:
         if message:
@@ -393,17 +394,17 @@ class _Callbacks(pygit2.RemoteCallbacks):
 
 
 @contextmanager
-def _translated_errors(callbacks: _Callbacks) -> Iterator[None]:
+def _translated_errors(token: TokenGetter) -> Iterator[None]:
     """Turn libgit2's errors into GitSyncErrors with plain words and no secrets."""
     try:
         yield
     except GitSyncError as exc:
-        exc.message = redact(exc.message, [callbacks.secret])
+        exc.message = redact(exc.message, [token()])
         exc.args = (exc.message,)
         raise
     except (pygit2.GitError, OSError) as exc:
         # `from None`: the original text may hold what the redactor removed.
-        raise classify(redact(str(exc), [callbacks.secret])) from None
+        raise classify(redact(str(exc), [token()])) from None
 
 
 def classify(message: str) -> GitSyncError:

@@ -1,0 +1,67 @@
+"""Shared fixtures: a real git smart-HTTP server on 127.0.0.1, a remote and a workspace clone."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.gitserver import GitHTTPServer
+from tests.helpers import git
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+@pytest.fixture
+def token() -> str:
+    """A fresh token for this test, made at run time."""
+    return secrets.token_hex(20)
+
+
+@pytest.fixture
+def git_server(tmp_path_factory: pytest.TempPathFactory, token: str) -> Iterator[GitHTTPServer]:
+    """A git smart-HTTP server that wants `token` by HTTP Basic auth."""
+    server = GitHTTPServer(tmp_path_factory.mktemp("remote"), token=token)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def remote(git_server: GitHTTPServer) -> str:
+    """The name of a repository on `git_server` with one commit on main."""
+    git_server.create_repo(
+        "project",
+        {"README.md": b"# Project\n", "analysis.ipynb": b'{"cells": []}\n'},
+    )
+    return "project"
+
+
+@pytest.fixture
+def remote_url(git_server: GitHTTPServer, remote: str) -> str:
+    return git_server.repo_url(remote)
+
+
+@pytest.fixture
+def clone_into(git_server: GitHTTPServer, remote: str) -> Callable[[Path], Path]:
+    """Clone the remote into a directory, as Binder or a user would (from the bare repo)."""
+
+    def clone(target: Path) -> Path:
+        target.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["git", "clone", "--quiet", str(git_server.repo_path(remote)), str(target)],
+            check=True,
+        )
+        git(target, "config", "user.name", "Test User")
+        git(target, "config", "user.email", "test@example.org")
+        return target
+
+    return clone
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, clone_into: Callable[[Path], Path]) -> Path:
+    return clone_into(tmp_path / "workspace")

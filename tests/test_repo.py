@@ -1,0 +1,202 @@
+"""SyncRepo against real repositories and the real git HTTP server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from jupyter_gitsync.errors import AuthRequired, ConfigError, RemoteNotFound, RemoteUnavailable
+from jupyter_gitsync.repo import SyncRepo, classify
+from tests.gitserver import GitHTTPServer
+from tests.helpers import git, ref_or_none, show, user_git_state
+
+
+def test_snapshot_goes_to_the_sync_branch_and_leaves_the_user_alone(workspace: Path) -> None:
+    git(workspace, "stash", "list")
+    (workspace / "staged.txt").write_text("staged by the user\n")
+    git(workspace, "add", "staged.txt")
+    before = user_git_state(workspace, "gitsync/test")
+
+    repo = SyncRepo(workspace, "gitsync/test")
+    (workspace / "analysis.ipynb").write_text('{"cells": [1]}\n')
+    (workspace / "new.py").write_text("print(1)\n")
+    snapshot = repo.snapshot(None)
+
+    assert snapshot is not None
+    assert user_git_state(workspace, "gitsync/test") == before
+    tip = ref_or_none(workspace, "refs/heads/gitsync/test")
+    assert tip == snapshot.commit
+    assert show(workspace, tip, "new.py") == b"print(1)\n"
+    assert show(workspace, tip, "staged.txt") == b"staged by the user\n"
+    # the snapshot records the user's HEAD as a parent, so restore can diff against it
+    assert before["head"] in git(workspace, "rev-list", "--parents", "-n1", tip).split()
+
+
+def test_no_empty_commits(workspace: Path) -> None:
+    repo = SyncRepo(workspace, "b")
+    assert repo.snapshot(None) is None  # the clean clone has nothing to save
+    (workspace / "a.txt").write_text("1")
+    first = repo.snapshot(["a.txt"])
+    assert first is not None
+    os.utime(workspace / "a.txt")  # touched, not changed
+    assert repo.snapshot(["a.txt"]) is None
+    assert repo.snapshot(None) is None
+
+
+def test_commit_messages_say_what_changed(workspace: Path) -> None:
+    repo = SyncRepo(workspace, "b")
+    for i in range(5):
+        (workspace / f"f{i}.csv").write_text(str(i))
+    added = repo.snapshot(None)
+    assert added is not None and added.message.startswith("Add f0.csv, f1.csv, f2.csv (+2 more)")
+    (workspace / "f0.csv").unlink()
+    deleted = repo.snapshot(["f0.csv"])
+    assert deleted is not None and deleted.message.strip() == "Delete f0.csv"
+    (workspace / "f1.csv").write_text("changed")
+    (workspace / "f5.csv").write_text("new")
+    mixed = repo.snapshot(["f1.csv", "f5.csv"])
+    assert mixed is not None and mixed.message.strip() == "Update f1.csv, f5.csv"
+
+
+def test_deleted_and_moved_directories(workspace: Path) -> None:
+    repo = SyncRepo(workspace, "b")
+    (workspace / "d" / "e").mkdir(parents=True)
+    (workspace / "d" / "e" / "x.txt").write_text("x")
+    (workspace / "d" / "y.txt").write_text("y")
+    repo.snapshot(["d"])
+    (workspace / "d").rename(workspace / "moved")
+    snap = repo.snapshot(["d", "moved"])
+    assert snap is not None
+    files = git(workspace, "ls-tree", "-r", "--name-only", snap.commit).splitlines()
+    assert "moved/e/x.txt" in files and "moved/y.txt" in files
+    assert not any(f.startswith("d/") for f in files)
+
+
+def test_excluded_ignored_and_large_files(workspace: Path) -> None:
+    (workspace / ".gitignore").write_text("secret-data/\n*.tmp\n")
+    repo = SyncRepo(workspace, "b", max_file_size_bytes=1000)
+    (workspace / ".ipynb_checkpoints").mkdir()
+    (workspace / ".ipynb_checkpoints" / "a-checkpoint.ipynb").write_text("{}")
+    (workspace / "secret-data").mkdir()
+    (workspace / "secret-data" / "x.csv").write_text("1")
+    (workspace / "scratch.tmp").write_text("1")
+    (workspace / "big.bin").write_bytes(b"0" * 1001)
+    (workspace / "ok.txt").write_text("1")
+    snap = repo.snapshot(None)
+    assert snap is not None
+    files = git(workspace, "ls-tree", "-r", "--name-only", snap.commit).splitlines()
+    assert "ok.txt" in files and ".gitignore" in files
+    assert not {"big.bin", "scratch.tmp", "secret-data/x.csv"} & set(files)
+    assert not any(".ipynb_checkpoints" in f for f in files)
+    assert repo.skipped == {"big.bin": "larger than 0.001 MB"}
+    # the same paths reported by the watcher are filtered the same way
+    (workspace / "big.bin").write_bytes(b"1" * 2000)
+    assert repo.snapshot(["big.bin", ".ipynb_checkpoints/a-checkpoint.ipynb"]) is None
+    (workspace / "big.bin").write_bytes(b"small")
+    fixed = repo.snapshot(["big.bin"])
+    assert fixed is not None and repo.skipped == {}
+
+
+def test_stat_cache_survives_a_restart(workspace: Path) -> None:
+    """A second SyncRepo on the same workspace finds nothing to do without rehashing."""
+    (workspace / "a.txt").write_text("a")
+    SyncRepo(workspace, "b").snapshot(None)
+    index_file = workspace / ".git" / "gitsync" / "index"
+    entries = pygit2.Index(str(index_file))
+    assert "a.txt" in entries
+    again = SyncRepo(workspace, "b")
+    assert again.scan() == set()
+    (workspace / "a.txt").write_text("changed")
+    assert again.scan() == {"a.txt"}
+
+
+def test_workspace_that_is_not_a_repository_is_initialised(tmp_path: Path) -> None:
+    (tmp_path / "notes.md").write_text("hello")
+    repo = SyncRepo(tmp_path, "b")
+    snap = repo.snapshot(None)
+    assert snap is not None
+    assert show(tmp_path, "refs/heads/b", "notes.md") == b"hello"
+    assert ref_or_none(tmp_path, "HEAD") is None  # the user's branch stays unborn
+
+
+@pytest.mark.parametrize("branch", ["", "a..b", "has space", "ends/", "x.lock", "-x~"])
+def test_invalid_branch_names_are_refused_in_plain_words(tmp_path: Path, branch: str) -> None:
+    with pytest.raises(ConfigError, match="not a valid git branch name"):
+        SyncRepo(tmp_path, branch)
+
+
+def test_push_and_learn_the_remote(
+    workspace: Path, git_server: GitHTTPServer, remote: str, token: str
+) -> None:
+    repo = SyncRepo(workspace, "b")
+    (workspace / "a.txt").write_text("a")
+    snap = repo.snapshot(None)
+    assert snap is not None
+    heads = repo.push(git_server.repo_url(remote), lambda: token)
+    assert heads.head == heads.remote_head == snap.commit
+    assert ref_or_none(git_server.repo_path(remote), "refs/heads/b") == snap.commit
+    assert heads.unpushed == 0
+
+
+def test_a_wrong_token_is_sent_once(
+    workspace: Path, git_server: GitHTTPServer, remote: str, token: str
+) -> None:
+    repo = SyncRepo(workspace, "b")
+    (workspace / "a.txt").write_text("a")
+    repo.snapshot(None)
+    wrong = token[::-1]
+    git_server.clear_requests()
+    with pytest.raises(AuthRequired) as caught:
+        repo.push(git_server.repo_url(remote), lambda: wrong)
+    assert wrong not in str(caught.value)
+    assert git_server.count(401, with_credentials=True) == 1
+    assert repo.heads().unpushed == 1  # the snapshot is kept
+
+
+def test_no_token_asks_for_one(workspace: Path, git_server: GitHTTPServer, remote: str) -> None:
+    repo = SyncRepo(workspace, "b")
+    with pytest.raises(AuthRequired, match="none is set"):
+        repo.push(git_server.repo_url(remote), lambda: None)
+
+
+def test_unknown_repository_and_unreachable_remote(
+    workspace: Path, git_server: GitHTTPServer, token: str
+) -> None:
+    repo = SyncRepo(workspace, "b")
+    with pytest.raises(RemoteNotFound):
+        repo.push(git_server.repo_url("missing"), lambda: token)
+    port = git_server.port
+    git_server.stop()
+    with pytest.raises(RemoteUnavailable):
+        repo.push(f"http://127.0.0.1:{port}/project.git", lambda: token)
+
+
+def test_the_remote_branch_is_continued_not_overwritten(
+    tmp_path: Path, clone_into, git_server: GitHTTPServer, remote: str, token: str
+) -> None:
+    url = git_server.repo_url(remote)
+    first = SyncRepo(clone_into(tmp_path / "one"), "b")
+    (first.workspace / "a.txt").write_text("one")
+    first.snapshot(None)
+    first.push(url, lambda: token)
+    pushed = first.heads().head
+
+    second = SyncRepo(clone_into(tmp_path / "two"), "b")
+    second.push(url, lambda: token)  # learns that b exists and builds on it
+    (second.workspace / "b.txt").write_text("two")
+    snap = second.snapshot(None)
+    assert snap is not None
+    second.push(url, lambda: token)
+    assert pushed in git(git_server.repo_path(remote), "rev-list", "refs/heads/b").split()
+
+
+def test_classify_libgit2_messages() -> None:
+    assert isinstance(classify("unexpected http status code: 404"), RemoteNotFound)
+    assert isinstance(
+        classify("failed to connect to 127.0.0.1: Connection refused"), RemoteUnavailable
+    )
+    assert isinstance(classify("unexpected http status code: 500"), RemoteUnavailable)
+    assert isinstance(classify("authentication required but no callback set"), AuthRequired)
