@@ -1,0 +1,46 @@
+# `make demo` and `make test` work from a fresh clone: they create .venv, install the package
+# (building the JupyterLab frontend with the jlpm that jupyterlab ships) and run.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+# the frontend build calls jlpm and jupyter-builder by name
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup test test-python demo bench lint format clean
+
+$(STAMP): pyproject.toml package.json yarn.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# build requirements first, so the editable install can build without isolation
+	$(BIN)/python -m pip install --quiet "hatchling>=1.5.0" "hatch-nodejs-version>=0.3.2" \
+		"hatch-jupyter-builder>=0.5" "jupyter-builder>=1.2.0,<2" "jupyterlab>=4.0.0,<5"
+	$(BIN)/python -m pip install --quiet --no-build-isolation -e ".[test,dev]"
+	$(BIN)/jupyter labextension develop --overwrite .
+	$(BIN)/jupyter server extension enable --sys-prefix jupyter_gitsync
+	touch $@
+
+setup: $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: setup
+	$(BIN)/python scripts/demo.py
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+lint: setup
+	$(BIN)/ruff check jupyter_gitsync tests scripts
+	$(BIN)/ruff format --check jupyter_gitsync tests scripts
+	$(BIN)/jlpm lint:check
+
+format: setup
+	$(BIN)/ruff format jupyter_gitsync tests scripts
+	$(BIN)/ruff check --fix jupyter_gitsync tests scripts
+	$(BIN)/jlpm lint
+
+clean:
+	rm -rf $(VENV) node_modules lib jupyter_gitsync/labextension .demo tsconfig.tsbuildinfo
