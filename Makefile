@@ -13,10 +13,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 $(STAMP): pyproject.toml package.json yarn.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# build requirements first, so the editable install can build without isolation
-	$(BIN)/python -m pip install --quiet "hatchling>=1.5.0" "hatch-nodejs-version>=0.3.2" \
-		"hatch-jupyter-builder>=0.5" "jupyter-builder>=1.2.0,<2" "jupyterlab>=4.0.0,<5"
-	$(BIN)/python -m pip install --quiet --no-build-isolation -e ".[test,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
 	$(BIN)/jupyter labextension develop --overwrite .
 	$(BIN)/jupyter server extension enable --sys-prefix jupyter_gitsync
 	touch $@
