@@ -100,6 +100,7 @@ class SyncEngine:
     async def start(self) -> None:
         """Open the repository on the git thread and start the loop; never raises."""
         self._loop = asyncio.get_running_loop()
+        self.credentials.subscribe(self._wake_threadsafe)
         self._task = asyncio.create_task(self._main(), name="gitsync-engine")
 
     async def stop(self, timeout: float) -> None:
@@ -261,6 +262,10 @@ class SyncEngine:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._changes_arrived)
 
+    def _wake_threadsafe(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
     def _changes_arrived(self) -> None:
         self._wake.set()
         self._publish()
@@ -302,6 +307,8 @@ class SyncEngine:
             self._failures += 1
             if isinstance(exc, AuthRequired):
                 self._failed_epoch = epoch
+                # A provider that can get a fresh token (the hub, a refresh) does so now.
+                await self._git(self.credentials.refused)
             log.warning("gitsync: push failed (%s): %s", exc.kind, exc.message)
         else:
             self._push_error = None

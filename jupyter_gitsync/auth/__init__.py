@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 TOKEN_ENV_VARS = ("GITSYNC_TOKEN", "GITHUB_TOKEN")
 
 
 class TokenProvider(Protocol):
-    """One source of a token; returns None when it has none."""
+    """One source of a token; returns None when it has none. Called on the git thread, so a
+    provider may block (e.g. ask the hub's API)."""
 
     def token(self) -> str | None: ...
 
@@ -28,26 +29,42 @@ class EnvTokenProvider:
 
 
 class Credentials:
-    """The providers, asked in order; `epoch` changes whenever a new token may be available."""
+    """The providers, asked in order. `epoch` changes whenever a new token may be available,
+    and listeners (the engine) are told, so that a push refused for its token is retried."""
 
     def __init__(self, providers: list[TokenProvider]) -> None:
-        self._providers = providers
+        self.providers = providers
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
         self.epoch = 0
 
     def token(self) -> str | None:
         """The first token any provider has (called on the git thread when a push needs it)."""
-        for provider in self._providers:
+        for provider in self.providers:
             token = provider.token()
             if token:
                 return token
         return None
 
+    def refused(self) -> None:
+        """The remote refused the token: providers that can fetch a fresh one (the hub's
+        auth_state, a refresh token) do so and call `changed()`. Runs on the git thread."""
+        for provider in self.providers:
+            on_refused = getattr(provider, "refused", None)
+            if on_refused is not None:
+                on_refused()
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (from any thread) whenever `changed()` is called."""
+        self._listeners.append(listener)
+
     def changed(self) -> None:
-        """Tell the engine a new token may be there (after sign-in), so it retries pushing."""
+        """A new token may be there (after sign-in or a refresh): tell the engine to push."""
         with self._lock:
             self.epoch += 1
+        for listener in list(self._listeners):
+            listener()
 
     def secrets(self) -> list[str]:
         """Every token currently known, for redaction."""
-        return [t for t in (p.token() for p in self._providers) if t]
+        return [t for t in (p.token() for p in self.providers) if t]
