@@ -1,9 +1,11 @@
-"""Two libgit2 calls that pygit2 does not wrap, reached through the library pygit2 has loaded.
+"""libgit2 calls and options that pygit2 does not wrap, reached through the library pygit2 has
+loaded.
 
 The engine needs its *own* index file, so that snapshots never touch the user's `.git/index`,
 while keeping libgit2's stat cache (unchanged files are not rehashed). `git_repository_set_index`
 gives a Repository object that index. `git_ignore_add_rule` adds in-memory ignore rules, so the
 default excludes apply to libgit2's scans without writing anything into the user's repository.
+A checkout takes the sync index as its baseline (`baseline_index`), not the user's HEAD.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from functools import cache
 
 import pygit2
 from pygit2 import ffi
+from pygit2.callbacks import git_checkout_options
+from pygit2.ffi import C
 
 
 @cache
@@ -41,3 +45,22 @@ def add_ignore_rules(repo: pygit2.Repository, rules: str) -> None:
     """Add gitignore-syntax rules to this Repository object's in-memory ignore list."""
     if _lib().git_ignore_add_rule(_address(repo._repo), rules.encode()) != 0:
         raise OSError("libgit2 could not add ignore rules")
+
+
+def checkout_tree_from_index(
+    repo: pygit2.Repository,
+    tree: pygit2.Tree,
+    baseline: pygit2.Index,
+    strategy: int,
+    callbacks: pygit2.CheckoutCallbacks | None = None,
+) -> None:
+    """`Repository.checkout_tree`, with `baseline` as what the workspace is expected to hold.
+
+    libgit2 otherwise compares the workspace with HEAD; here the expected content is the last
+    snapshot, which is what the sync index records.
+    """
+    with git_checkout_options(callbacks=callbacks, strategy=strategy) as payload:
+        payload.checkout_options.baseline_index = baseline._index
+        target = ffi.new("git_object **")
+        ffi.buffer(target)[:] = tree._pointer[:]
+        payload.check_error(C.git_checkout_tree(repo._repo, target[0], payload.checkout_options))

@@ -14,7 +14,7 @@ from traitlets import Bool, Float, Int, List, Unicode, default, validate
 from . import filters
 from .auth import Credentials, EnvTokenProvider
 from .engine import EngineConfig, SyncEngine
-from .handlers import StatusHandler, SyncHandler
+from .handlers import BranchesHandler, ResumeHandler, StatusHandler, SyncHandler
 from .repo import sanitize_ref_component
 
 EVENT_SCHEMA_ID = "https://events.jupyter.org/jupyter_gitsync/status/v1"
@@ -81,6 +81,11 @@ class GitSync(ExtensionApp):
         2.0, config=True, help="First wait before retrying a failed push; it doubles each time."
     )
     retry_max_seconds = Float(300.0, config=True, help="Longest wait between push retries.")
+    restore_on_start = Bool(
+        config=True,
+        help="Restore the workspace from the sync branch when the server starts (see the"
+        " README's restore cases). Env: GITSYNC_RESTORE (0/false/no/off: do not).",
+    )
     shutdown_timeout_seconds = Float(
         20.0,
         config=True,
@@ -102,6 +107,10 @@ class GitSync(ExtensionApp):
     @default("enabled")
     def _default_enabled(self) -> bool:
         return os.environ.get("GITSYNC_ENABLED", "1").strip().lower() not in _FALSE
+
+    @default("restore_on_start")
+    def _default_restore(self) -> bool:
+        return os.environ.get("GITSYNC_RESTORE", "1").strip().lower() not in _FALSE
 
     @default("remote_url")
     def _default_remote_url(self) -> str:
@@ -141,6 +150,7 @@ class GitSync(ExtensionApp):
             excludes=tuple(self.excludes),
             max_file_size_bytes=self.max_file_size_bytes,
             enabled=self.enabled,
+            restore_on_start=self.restore_on_start,
         )
         self.credentials = Credentials([EnvTokenProvider()])
         event_logger = self.serverapp.event_logger
@@ -158,6 +168,8 @@ class GitSync(ExtensionApp):
             [
                 (r"/gitsync/status", StatusHandler, kwargs),
                 (r"/gitsync/sync", SyncHandler, kwargs),
+                (r"/gitsync/branches", BranchesHandler, kwargs),
+                (r"/gitsync/resume", ResumeHandler, kwargs),
             ]
         )
 

@@ -12,13 +12,13 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import filters
+from . import filters, restore
 from .auth import Credentials
 from .errors import AuthRequired, ConfigError, GitSyncError, PushRejected, redact
 from .repo import Heads, SyncRepo
@@ -49,6 +49,7 @@ class EngineConfig:
     excludes: tuple[str, ...] = filters.DEFAULT_EXCLUDES
     max_file_size_bytes: int = filters.DEFAULT_MAX_FILE_SIZE_BYTES
     enabled: bool = True
+    restore_on_start: bool = True
     watch: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -93,6 +94,8 @@ class SyncEngine:
         self._rescan_next = False  # a failed snapshot is retried as a full scan
         self._remote_checked = False
         self._force: list[asyncio.Future[dict[str, Any]]] = []
+        self._jobs: list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = []
+        self._progress_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -131,6 +134,9 @@ class SyncEngine:
         for waiter in self._force:
             if not waiter.done():
                 waiter.set_result(self.status_json())
+        for _, future in self._jobs:
+            if not future.done():
+                future.set_exception(GitSyncError("The server is shutting down."))
         self._publish()
 
     async def sync_now(self) -> dict[str, Any]:
@@ -165,6 +171,9 @@ class SyncEngine:
             self._disabled = True
             self._publish()
             return
+        if self.config.restore_on_start and self._url:
+            await self._restore_on_start()
+        await self._start_watching()
         while not self._closing:
             try:
                 await self._step()
@@ -177,9 +186,107 @@ class SyncEngine:
         if self._repo is None:
             return
         self.status.remote_url = self._url
-        if self.config.watch:
+
+    async def _start_watching(self) -> None:
+        assert self._repo is not None
+        if self.config.watch and not self._closing:
             self._watcher = Watcher(self._repo.workspace, self.config.excludes, self._changes)
             await asyncio.get_running_loop().run_in_executor(None, self._watcher.start)
+
+    async def _restore_on_start(self) -> None:
+        """Bring the workspace up to the remote before anything is snapshotted."""
+        assert self._repo is not None and self._url is not None
+        self._busy = State.RESTORING
+        self._publish()
+        try:
+            result = await self._git(
+                restore.restore, self._repo, self._url, self._token, self._progress_threadsafe
+            )
+        except GitSyncError as exc:
+            # Keep going with what is here: snapshots stay local and pushing will not
+            # overwrite the remote (it never forces); the status says why.
+            exc.message = "Could not restore from the remote: " + redact(
+                exc.message, self.credentials.secrets()
+            )
+            log.warning("gitsync: %s", exc.message)
+            self._push_error = exc
+            self._failures = 1
+            self._last_attempt = time.monotonic()
+        else:
+            log.info("gitsync: restore: %s", result.case)
+            self.status.notice = result.notice()
+        finally:
+            self._busy = None
+            self.status.progress = None
+        await self._refresh()
+
+    def _progress_threadsafe(self, phase: str, done: int, total: int, size: int) -> None:
+        """Progress from the git thread: shown in the status, at most ten events a second."""
+        now = time.monotonic()
+        if now - self._progress_at < 0.1 and done < total:
+            return
+        self._progress_at = now
+        progress = {"phase": phase, "done": done, "total": total, "bytes": size}
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._show_progress, progress)
+
+    def _show_progress(self, progress: dict[str, Any]) -> None:
+        if self._busy is not None:
+            self.status.progress = progress
+            self._publish()
+
+    # -- jobs the API asks for: run by the loop, so git work stays serialised -----------------
+
+    async def _run_job(self, job: Callable[[], Awaitable[T]]) -> T:
+        if self._task is None or self._task.done() or self._closing or self._repo is None:
+            raise GitSyncError("Sync is not running.")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._jobs.append((job, future))
+        self._wake.set()
+        return await future
+
+    async def branches(self) -> list[dict[str, Any]]:
+        """The remote's branches a user can resume from (see restore.list_branches)."""
+        repo, url = self._repo, self._url
+        if repo is None or url is None:
+            raise GitSyncError("Sync is not running.")
+
+        async def job() -> list[dict[str, Any]]:
+            return await self._git(restore.list_branches, repo, url, self._token)
+
+        return await self._run_job(job)
+
+    async def resume(self, branch: str) -> dict[str, Any]:
+        """Save and push the current work, then switch to `branch` and restore it."""
+        repo, url = self._repo, self._url
+        if repo is None or url is None:
+            raise GitSyncError("Sync is not running.")
+
+        async def job() -> dict[str, Any]:
+            await self._snapshot(full=True)
+            await self._push()
+            if self._push_error is not None:
+                raise type(self._push_error)(
+                    "Your current work could not be pushed, so nothing was switched: "
+                    + self._push_error.message
+                )
+            self._busy = State.RESTORING
+            self._publish()
+            try:
+                result = await self._git(
+                    restore.resume, repo, url, self._token, branch, self._progress_threadsafe
+                )
+            finally:
+                self._busy = None
+                self.status.progress = None
+            self.status.branch = repo.branch
+            self.config.branch = repo.branch
+            self._remote_checked = False
+            self._changes.drain()
+            await self._refresh()
+            return {"message": result.message, "branch": result.branch, **self.status_json()}
+
+        return await self._run_job(job)
 
     def _open_repo(self) -> SyncRepo | None:
         """On the git thread: open (or create) the repository and decide where to push."""
@@ -206,6 +313,17 @@ class SyncEngine:
 
     async def _step(self) -> None:
         now = time.monotonic()
+        if self._jobs:
+            job, future = self._jobs.pop(0)
+            try:
+                result = await job()
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                if not future.done():
+                    future.set_result(result)
+            return
         if self._force:
             waiters, self._force = self._force, []
             # A full scan: the watcher may not have reported the very latest save yet.

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable
+from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from .engine import SyncEngine
+from .errors import AuthRequired, ConfigError, GitSyncError, RemoteNotFound, RemoteUnavailable
+
+# How each failure kind answers over HTTP; the body is always {"message", "kind"}.
+_STATUS_CODES = {
+    ConfigError.kind: 400,
+    AuthRequired.kind: 401,
+    RemoteNotFound.kind: 404,
+    RemoteUnavailable.kind: 502,
+}
 
 AUTH_RESOURCE = "gitsync"
 
@@ -18,6 +29,16 @@ class _EngineHandler(APIHandler):
 
     def initialize(self, engine: SyncEngine) -> None:
         self.engine = engine
+
+    async def answer(self, work: Awaitable[Any]) -> None:
+        """Finish with `work`'s JSON, or with a plain-words error and a fitting status."""
+        try:
+            result = await work
+        except GitSyncError as exc:
+            self.set_status(_STATUS_CODES.get(exc.kind, 409))
+            self.finish(json.dumps({"message": exc.message, "kind": exc.kind}))
+            return
+        self.finish(json.dumps(result))
 
 
 class StatusHandler(_EngineHandler):
@@ -39,3 +60,32 @@ class SyncHandler(_EngineHandler):
     @authorized
     async def post(self) -> None:
         self.finish(json.dumps(await self.engine.sync_now()))
+
+
+class BranchesHandler(_EngineHandler):
+    """GET /gitsync/branches: branches to resume from, sync branches first, newest first."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.answer(_wrap_branches(self.engine))
+
+
+class ResumeHandler(_EngineHandler):
+    """POST /gitsync/resume {"branch": ...}: save current work, then switch and restore."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        try:
+            body = json.loads(self.request.body or b"{}")
+            branch = body["branch"]
+            if not isinstance(branch, str):
+                raise TypeError(branch)
+        except (ValueError, KeyError, TypeError):
+            raise web.HTTPError(400, 'Send JSON like {"branch": "gitsync/ada"}.') from None
+        await self.answer(self.engine.resume(branch))
+
+
+async def _wrap_branches(engine: SyncEngine) -> dict[str, Any]:
+    return {"branches": await engine.branches()}

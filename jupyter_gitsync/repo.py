@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pygit2
-from pygit2.enums import DiffOption
+from pygit2.enums import CheckoutStrategy, DiffOption
 
 from . import _native, filters
 from .errors import (
@@ -44,8 +44,12 @@ _SCAN_FLAGS = (
     | DiffOption.UPDATE_INDEX
 )
 _MESSAGE_PATHS = 3
+BASE_TRAILER = "Gitsync-Base"
+HEAD_TRAILER = "Gitsync-Head"
 
 TokenGetter = Callable[[], "str | None"]
+# progress(phase, done, total, bytes): called on the git thread during long work
+Progress = Callable[[str, int, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,14 @@ class Snapshot:
     commit: str
     message: str
     paths: int
+
+
+@dataclass(frozen=True)
+class Merged:
+    """The result of merging two snapshots: the merge commit and the paths both changed."""
+
+    commit: pygit2.Oid
+    conflicts: list[str]
 
 
 @dataclass(frozen=True)
@@ -91,9 +103,9 @@ class SyncRepo:
         max_file_size_bytes: int = filters.DEFAULT_MAX_FILE_SIZE_BYTES,
     ) -> None:
         self.workspace = workspace.resolve()
-        self.sync_ref = validate_branch(branch)
-        self.branch = branch
-        self.tracking_ref = f"refs/gitsync/remote/{branch}"
+        self.tracking_prefix = "refs/gitsync/fetched/"
+        self.switch_branch(branch)
+        self.rescue_refs: list[str] = []  # rescue branches still to push
         self.excludes = tuple(excludes)
         self.max_file_size_bytes = max_file_size_bytes
         self.skipped: dict[str, str] = {}
@@ -101,6 +113,14 @@ class SyncRepo:
         self.index_path = Path(self.repo.path) / "gitsync" / "index"
         self.index = self._load_index()
         _native.add_ignore_rules(self.repo, filters.as_ignore_rules(self.excludes))
+        self._remote_known = False
+        self.default_branch: str | None = None
+
+    def switch_branch(self, branch: str) -> None:
+        """Write and push snapshots to `branch` from now on."""
+        self.sync_ref = validate_branch(branch)
+        self.branch = branch
+        self.tracking_ref = f"refs/gitsync/remote/{branch}"
         self._remote_known = False
 
     # -- opening -------------------------------------------------------------------------
@@ -279,6 +299,7 @@ class SyncRepo:
         if previous_tree is None and len(self.index) == 0:
             return None
         message = self._describe(previous_tree, self.repo[tree].peel(pygit2.Tree))
+        message += self._trailers(base)
         parents = [p for p in (tip, base) if p is not None]
         if len(parents) == 2 and parents[0] == parents[1]:
             parents.pop()
@@ -288,6 +309,29 @@ class SyncRepo:
         self.repo.references.create(self.sync_ref, oid, force=True)
         log.debug("snapshot %s: %s", oid, message)
         return Snapshot(commit=str(oid), message=message, paths=touched)
+
+    def _trailers(self, base: pygit2.Oid | None) -> str:
+        """Record where the user's HEAD was, so a restore can put it back there."""
+        if base is None:
+            return ""
+        lines = [f"{BASE_TRAILER}: {base}"]
+        if not self.repo.head_is_detached:
+            lines.append(f"{HEAD_TRAILER}: {self.repo.references['HEAD'].target}")
+        return "\n" + "\n".join(lines) + "\n"
+
+    def base_of(self, snapshot: pygit2.Oid) -> tuple[pygit2.Oid | None, str | None]:
+        """The commit the user's HEAD was on when `snapshot` was made, and the branch name."""
+        commit = self.repo[snapshot].peel(pygit2.Commit)
+        base = head = None
+        for line in commit.message.splitlines():
+            key, _, value = line.partition(": ")
+            if key == BASE_TRAILER:
+                base = pygit2.Oid(hex=value.strip())
+            elif key == HEAD_TRAILER:
+                head = value.strip()
+        if base is None and not self._is_snapshot(commit):
+            base = commit.id  # a plain commit (say, main) is its own base
+        return base, head
 
     def _author(self) -> tuple[str, str]:
         config = self.repo.config
@@ -331,17 +375,168 @@ class SyncRepo:
                     # push, and its own callbacks, since each connection asks for credentials.
                     self._learn_remote(self.repo.remotes.create_anonymous(url), _Callbacks(token))
                 tip = self._tip()
+                specs = [f"{ref}:{ref}" for ref in self.rescue_refs]
                 if tip is not None and tip != self._ref_target(self.tracking_ref):
-                    remote.push([f"{self.sync_ref}:{self.sync_ref}"], callbacks=callbacks)
+                    specs.append(f"{self.sync_ref}:{self.sync_ref}")
+                if specs:
+                    remote.push(specs, callbacks=callbacks)
                     if callbacks.rejection:
                         raise PushRejected(
                             f"The remote refused the update of {self.branch}: {callbacks.rejection}"
                         )
-                    self.repo.references.create(self.tracking_ref, tip, force=True)
+                    if tip is not None:
+                        self.repo.references.create(self.tracking_ref, tip, force=True)
+                    self.rescue_refs.clear()
         except PushRejected:
             self._remote_known = False  # look again before the next attempt
             raise
         return self.heads()
+
+    # -- restore primitives (restore.py decides which to use) --------------------------------
+
+    def list_remote(self, url: str, token: TokenGetter) -> dict[str, pygit2.Oid]:
+        """The remote's branches (full ref names) and, under 'HEAD', its default branch tip;
+        `default_branch` is set to the ref HEAD points at."""
+        with _translated_errors(token):
+            heads = self.repo.remotes.create_anonymous(url).list_heads(callbacks=_Callbacks(token))
+        found = {h.name: h.oid for h in heads if h.name}
+        self.default_branch = next(
+            (h.symref_target for h in heads if h.name == "HEAD" and h.symref_target), None
+        )
+        return found
+
+    def fetch(
+        self,
+        url: str,
+        token: TokenGetter,
+        refspecs: list[str],
+        progress: Progress | None = None,
+    ) -> None:
+        """Fetch `refspecs` (into refs of our own namespace; the user's remote refs stay)."""
+        callbacks = _Callbacks(token, progress)
+        with _translated_errors(token):
+            self.repo.remotes.create_anonymous(url).fetch(refspecs, callbacks=callbacks)
+
+    def checkout(self, target: pygit2.Oid, progress: Progress | None = None) -> None:
+        """Make the workspace match `target`'s tree, moving from what the sync index holds.
+
+        SAFE: a file that differs from the index (the user's unsaved work) is never
+        overwritten; libgit2 then refuses the whole checkout before touching anything. Files
+        that neither side tracks are left alone. The sync index ends up equal to `target`,
+        with fresh stat data.
+        """
+        tree = self.repo[target].peel(pygit2.Tree)
+        callbacks = _CheckoutProgress(progress) if progress else None
+        try:
+            _native.checkout_tree_from_index(
+                self.repo,
+                tree,
+                self.index,
+                CheckoutStrategy.SAFE | CheckoutStrategy.RECREATE_MISSING,
+                callbacks,
+            )
+        except pygit2.GitError as exc:
+            raise WorkspaceError(f"Cannot restore the workspace: {exc}") from exc
+        self.index.read(force=True)
+        self.index.write()
+
+    def set_sync_tip(self, commit: pygit2.Oid | None) -> None:
+        """Point the sync branch at `commit` (after a restore or merge) and forget the remote's
+        state, so the next push looks again."""
+        if commit is None:
+            ref = self.repo.references.get(self.sync_ref)
+            if ref is not None:
+                ref.delete()
+        else:
+            self.repo.references.create(self.sync_ref, commit, force=True)
+        self._remote_known = False
+
+    def set_user_head(self, commit: pygit2.Oid, branch_ref: str | None) -> None:
+        """Put the user's HEAD (and its index) on `commit`, on `branch_ref` if given.
+
+        Only restore does this, before the user works: it is what makes `git status` show
+        exactly the user's own work as changes against the commit they had.
+        """
+        user = pygit2.Repository(str(self.workspace))  # its own object: the user's index
+        if branch_ref and pygit2.reference_is_valid_name(branch_ref):
+            user.references.create(branch_ref, commit, force=True)
+            user.set_head(branch_ref)
+        else:
+            user.set_head(commit)
+        index = user.index
+        index.read_tree(user[commit].peel(pygit2.Tree))
+        index.write()
+
+    def is_snapshot_commit(self, oid: pygit2.Oid) -> bool:
+        """True for a commit this extension wrote."""
+        return self._is_snapshot(self.repo[oid].peel(pygit2.Commit))
+
+    def merge_snapshots(self, ours: pygit2.Oid, theirs: pygit2.Oid) -> Merged:
+        """Three-way merge two snapshots into a commit on top of both.
+
+        Changes that do not overlap are combined. Where both sides changed a file, this
+        workspace's version is kept whole and the path is reported (the caller keeps `theirs`
+        on a rescue branch). With no merge base in a shallow history, the snapshot's recorded
+        base commit stands in, so a shallow clone never turns into a false conflict.
+        """
+        base = self.repo.merge_base(ours, theirs)
+        if base is None:
+            # No common history here. The commit the remote snapshot was based on is the
+            # right base when this workspace grew from it too: provably, or as far as a
+            # shallow clone (whose history stops short) can tell.
+            recorded = self.base_of(theirs)[0]
+            if recorded is not None and recorded in self.repo:
+                if self.repo.is_shallow or self.is_ancestor(recorded, ours):
+                    base = recorded
+        trees = [self.repo[c].peel(pygit2.Tree) for c in (ours, theirs)]
+        ancestor = self.repo[base].peel(pygit2.Tree) if base is not None else None
+        index = self.repo.merge_trees(ancestor or self._empty_tree(), trees[0], trees[1])
+        conflicts: list[str] = []
+        if index.conflicts is not None:
+            for _, mine, _theirs in list(index.conflicts):
+                path = (mine or _theirs).path
+                conflicts.append(path)
+                del index.conflicts[path]
+                if mine is not None:
+                    index.add(pygit2.IndexEntry(mine.path, mine.id, mine.mode))
+        tree = index.write_tree(self.repo)
+        message = (
+            f"Merge the remote's snapshots of {self.branch}\n"
+            + (f"\nKept this workspace's version of: {', '.join(sorted(conflicts))}\n"
+               if conflicts else "")
+        )  # fmt: skip
+        committer = pygit2.Signature(SIGNATURE_NAME, SIGNATURE_EMAIL)
+        author = pygit2.Signature(*self._author())
+        commit = self.repo.create_commit(None, author, committer, message, tree, [ours, theirs])
+        return Merged(commit=commit, conflicts=sorted(conflicts))
+
+    def _empty_tree(self) -> pygit2.Tree:
+        return self.repo[self.repo.TreeBuilder().write()].peel(pygit2.Tree)
+
+    def create_rescue_branch(self, name: str, commit: pygit2.Oid) -> None:
+        """Keep `commit` on branch `name`, locally and (at the next push) on the remote."""
+        ref = validate_branch(name)
+        self.repo.references.create(ref, commit, force=True)
+        self.rescue_refs.append(ref)
+
+    def describe_commit(self, oid: pygit2.Oid) -> tuple[int, str, bool]:
+        """A commit's time (Unix seconds), first message line, and whether it is a snapshot."""
+        commit = self.repo[oid].peel(pygit2.Commit)
+        summary = commit.message.splitlines()[0] if commit.message else ""
+        return commit.commit_time, summary, self._is_snapshot(commit)
+
+    def tip(self) -> pygit2.Oid | None:
+        """The local sync branch tip."""
+        return self._tip()
+
+    def is_ancestor(self, ancestor: pygit2.Oid, commit: pygit2.Oid) -> bool:
+        """True if `ancestor` is `commit` or in its history (False if unknown here)."""
+        if ancestor == commit:
+            return True
+        try:
+            return bool(self.repo.descendant_of(commit, ancestor))
+        except pygit2.GitError:
+            return False
 
     def _learn_remote(self, remote: pygit2.Remote, callbacks: _Callbacks) -> None:
         """Find where the remote's sync branch is, so that we build on it and never force."""
@@ -368,14 +563,30 @@ class SyncRepo:
         self._remote_known = True
 
 
+class _CheckoutProgress(pygit2.CheckoutCallbacks):
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self._progress = progress
+
+    def checkout_progress(self, path: str, completed_steps: int, total_steps: int) -> None:
+        self._progress("checkout", completed_steps, total_steps, 0)
+
+
 class _Callbacks(pygit2.RemoteCallbacks):
     """Hands libgit2 the token once per connection: a refused token must not be retried 15 times."""
 
-    def __init__(self, token: TokenGetter) -> None:
+    def __init__(self, token: TokenGetter, progress: Progress | None = None) -> None:
         super().__init__()
         self._token = token
+        self._progress = progress
         self.attempts = 0
         self.rejection: str | None = None
+
+    def transfer_progress(self, stats: pygit2.remotes.TransferProgress) -> None:
+        if self._progress is not None:
+            self._progress(
+                "fetch", stats.received_objects, stats.total_objects, stats.received_bytes
+            )
 
     def credentials(
         self, url: str, username_from_url: str | None, allowed_types: Any

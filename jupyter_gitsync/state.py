@@ -12,6 +12,7 @@ class State(str, enum.Enum):
 
     DISABLED = "disabled"  # sync is switched off or has nothing to sync to
     STARTING = "starting"  # opening the repository and scanning the workspace
+    RESTORING = "restoring"  # bringing the workspace up to the remote's snapshot (see progress)
     PENDING = "pending"  # changes seen; waiting for the quiet period before a snapshot
     SNAPSHOTTING = "snapshotting"  # writing a snapshot commit to the sync branch
     UNPUSHED = "unpushed"  # snapshots are saved locally and wait for the next push slot
@@ -41,6 +42,8 @@ class Status:
     last_synced_at: str | None = None
     skipped: list[dict[str, str]] = field(default_factory=list)
     error: dict[str, str] | None = None
+    progress: dict[str, Any] | None = None
+    notice: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; path lists are capped so a huge change cannot bloat answers."""

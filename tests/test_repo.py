@@ -51,14 +51,18 @@ def test_commit_messages_say_what_changed(workspace: Path) -> None:
     for i in range(5):
         (workspace / f"f{i}.csv").write_text(str(i))
     added = repo.snapshot(None)
-    assert added is not None and added.message.startswith("Add f0.csv, f1.csv, f2.csv (+2 more)")
+    assert added is not None
+    assert added.message.splitlines()[0] == "Add f0.csv, f1.csv, f2.csv (+2 more)"
+    base = git(workspace, "rev-parse", "HEAD")
+    assert f"Gitsync-Base: {base}" in added.message.splitlines()
+    assert "Gitsync-Head: refs/heads/main" in added.message.splitlines()
     (workspace / "f0.csv").unlink()
     deleted = repo.snapshot(["f0.csv"])
-    assert deleted is not None and deleted.message.strip() == "Delete f0.csv"
+    assert deleted is not None and deleted.message.splitlines()[0] == "Delete f0.csv"
     (workspace / "f1.csv").write_text("changed")
     (workspace / "f5.csv").write_text("new")
     mixed = repo.snapshot(["f1.csv", "f5.csv"])
-    assert mixed is not None and mixed.message.strip() == "Update f1.csv, f5.csv"
+    assert mixed is not None and mixed.message.splitlines()[0] == "Update f1.csv, f5.csv"
 
 
 def test_deleted_and_moved_directories(workspace: Path) -> None:

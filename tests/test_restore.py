@@ -1,0 +1,275 @@
+"""Start-up restore and resume against the real git HTTP server."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from jupyter_gitsync import restore
+from jupyter_gitsync.auth import Credentials, EnvTokenProvider
+from jupyter_gitsync.engine import EngineConfig, SyncEngine
+from jupyter_gitsync.state import State
+from tests.gitserver import GitHTTPServer
+from tests.helpers import async_wait_until, git, ref_or_none, show
+
+BRANCH = "gitsync/ada"
+
+
+def files(root: Path) -> dict[str, bytes]:
+    """Every file under `root` but .git, with its bytes."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(root).parts
+    }
+
+
+@pytest.fixture
+def earlier_session(
+    tmp_path: Path, clone_into: Callable[[Path], Path], remote_url: str, token: str
+) -> Path:
+    """A session that edited, added and deleted files and synced them to BRANCH."""
+    workspace = clone_into(tmp_path / "earlier")
+    (workspace / "analysis.ipynb").write_text('{"cells": ["edited"]}\n')
+    (workspace / "README.md").unlink()
+    (workspace / "data").mkdir()
+    (workspace / "data" / "x.csv").write_bytes(b"a,b\n1,2\n")
+    repo = restore.SyncRepo(workspace, BRANCH)
+    assert repo.snapshot(None) is not None
+    repo.push(remote_url, lambda: token)
+    return workspace
+
+
+def new_repo(path: Path) -> restore.SyncRepo:
+    path.mkdir(parents=True, exist_ok=True)
+    return restore.SyncRepo(path, BRANCH)
+
+
+def test_empty_directory_gets_identical_files_and_head(
+    tmp_path: Path, earlier_session: Path, remote_url: str, token: str
+) -> None:
+    fresh = tmp_path / "fresh"
+    result = restore.restore(new_repo(fresh), remote_url, lambda: token)
+    assert result.case == "empty"
+    assert files(fresh) == files(earlier_session)
+    assert not (fresh / "README.md").exists()  # deletions are restored too
+    assert git(fresh, "rev-parse", "HEAD") == git(earlier_session, "rev-parse", "HEAD")
+    assert git(fresh, "symbolic-ref", "HEAD") == "refs/heads/main"
+    # git status shows exactly the user's own work as changes against that commit
+    assert git(fresh, "status", "--porcelain") == git(earlier_session, "status", "--porcelain")
+
+
+def test_fresh_clone_at_the_launch_commit(
+    tmp_path: Path,
+    earlier_session: Path,
+    clone_into: Callable[[Path], Path],
+    remote_url: str,
+    token: str,
+) -> None:
+    launched = clone_into(tmp_path / "launched")
+    result = restore.restore(restore.SyncRepo(launched, BRANCH), remote_url, lambda: token)
+    assert result.case == "fresh"
+    assert files(launched) == files(earlier_session)
+    assert git(launched, "rev-parse", "HEAD") == git(earlier_session, "rev-parse", "HEAD")
+    assert git(launched, "status", "--porcelain") == git(earlier_session, "status", "--porcelain")
+
+
+def test_no_sync_branch_yet_checks_out_the_default_branch(
+    tmp_path: Path, git_server: GitHTTPServer, remote: str, remote_url: str, token: str
+) -> None:
+    fresh = tmp_path / "fresh"
+    result = restore.restore(new_repo(fresh), remote_url, lambda: token)
+    assert result.case == "default-branch"
+    assert (fresh / "README.md").read_text() == "# Project\n"
+    assert git(fresh, "rev-parse", "HEAD") == ref_or_none(git_server.repo_path(remote), "main")
+    assert git(fresh, "status", "--porcelain") == ""
+
+
+def test_local_changes_that_do_not_overlap_are_merged(
+    tmp_path: Path,
+    earlier_session: Path,
+    clone_into: Callable[[Path], Path],
+    remote_url: str,
+    token: str,
+) -> None:
+    crashed = clone_into(tmp_path / "crashed")
+    (crashed / "local-only.py").write_text("print('mine')\n")
+    result = restore.restore(restore.SyncRepo(crashed, BRANCH), remote_url, lambda: token)
+    assert result.case == "merged" and result.conflicts == []
+    assert (crashed / "local-only.py").read_text() == "print('mine')\n"
+    assert (crashed / "data" / "x.csv").read_bytes() == b"a,b\n1,2\n"
+    assert (crashed / "analysis.ipynb").read_text() == '{"cells": ["edited"]}\n'
+
+
+def test_overlapping_local_changes_are_kept_and_the_remote_goes_to_a_rescue_branch(
+    tmp_path: Path,
+    earlier_session: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+) -> None:
+    crashed = clone_into(tmp_path / "crashed")
+    (crashed / "analysis.ipynb").write_text('{"cells": ["my own edit"]}\n')
+    (crashed / "notes.txt").write_text("unsynced notes\n")
+    before = files(crashed)
+    repo = restore.SyncRepo(crashed, BRANCH)
+    result = restore.restore(repo, remote_url, lambda: token)
+    assert result.case == "conflict"
+    assert result.conflicts == ["analysis.ipynb"]
+    assert result.rescue_branch is not None and result.rescue_branch in result.message
+    # no local file is lost or changed...
+    after = files(crashed)
+    for path, content in before.items():
+        if path != "README.md":  # deleted by the remote snapshot, untouched locally: merged
+            assert after[path] == content, path
+    # ...the remote's non-overlapping changes arrived, and its version is on the rescue branch
+    assert after["data/x.csv"] == b"a,b\n1,2\n"
+    rescue = f"refs/heads/{result.rescue_branch}"
+    assert show(crashed, rescue, "analysis.ipynb") == b'{"cells": ["edited"]}\n'
+    repo.push(remote_url, lambda: token)  # the rescue branch and the merge both reach the remote
+    bare = git_server.repo_path(remote)
+    assert show(bare, rescue, "analysis.ipynb") == b'{"cells": ["edited"]}\n'
+    assert show(bare, f"refs/heads/{BRANCH}", "analysis.ipynb") == b'{"cells": ["my own edit"]}\n'
+
+
+def test_unrelated_files_in_a_plain_directory_are_never_clobbered(
+    tmp_path: Path, earlier_session: Path, remote_url: str, token: str
+) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "thesis.tex").write_text("mine\n")
+    (plain / "data").mkdir()
+    (plain / "data" / "x.csv").write_text("my own data\n")
+    result = restore.restore(new_repo(plain), remote_url, lambda: token)
+    assert result.case == "conflict" and result.conflicts == ["data/x.csv"]
+    assert (plain / "thesis.tex").read_text() == "mine\n"
+    assert (plain / "data" / "x.csv").read_text() == "my own data\n"
+    assert (plain / "analysis.ipynb").read_text() == '{"cells": ["edited"]}\n'
+
+
+def test_restore_after_a_shallow_clone_when_the_branch_moved_on(
+    tmp_path: Path,
+    earlier_session: Path,
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+) -> None:
+    # main moves on after the earlier session, and the session's branch gets more snapshots
+    mover = tmp_path / "mover"
+    subprocess.run(
+        ["git", "clone", "-q", str(git_server.repo_path(remote)), str(mover)], check=True
+    )
+    (mover / "upstream.txt").write_text("new upstream work\n")
+    git(mover, "add", "upstream.txt")
+    git(mover, "-c", "user.name=U", "-c", "user.email=u@example.org", "commit", "-qm", "up")
+    git(mover, "push", "-q", "origin", "main")
+    (earlier_session / "data" / "y.csv").write_text("later\n")
+    later = restore.SyncRepo(earlier_session, BRANCH)
+    later.snapshot(None)
+    later.push(remote_url, lambda: token)
+
+    shallow = tmp_path / "shallow"
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", f"file://{git_server.repo_path(remote)}",
+         str(shallow)],
+        check=True,
+    )  # fmt: skip
+    (shallow / "scratch.txt").write_text("work before the restore\n")
+    result = restore.restore(restore.SyncRepo(shallow, BRANCH), remote_url, lambda: token)
+    assert result.conflicts == []
+    assert (shallow / "scratch.txt").read_text() == "work before the restore\n"
+    assert (shallow / "data" / "y.csv").read_text() == "later\n"
+    assert (shallow / "analysis.ipynb").read_text() == '{"cells": ["edited"]}\n'
+
+
+def engine_for(workspace: Path, remote_url: str, token: str, branch: str) -> SyncEngine:
+    config = EngineConfig(
+        workspace=workspace,
+        branch=branch,
+        remote_url=remote_url,
+        commit_delay_seconds=0.2,
+        push_interval_seconds=0.0,
+    )
+    credentials = Credentials([EnvTokenProvider({"GITSYNC_TOKEN": token})])
+    return SyncEngine(config, credentials)
+
+
+async def test_resume_round_trip(
+    tmp_path: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+) -> None:
+    # session A syncs to branch x
+    a = engine_for(clone_into(tmp_path / "a"), remote_url, token, "gitsync/x")
+    await a.start()
+    await async_wait_until(lambda: a.status.state == State.SYNCED, what="A started")
+    (tmp_path / "a" / "chapter1.md").write_text("A wrote this\n")
+    (tmp_path / "a" / "README.md").unlink()
+    await a.sync_now()
+    await a.stop(10)
+
+    # session B, in an empty directory, resumes x and gets identical files
+    (tmp_path / "b").mkdir()
+    b = engine_for(tmp_path / "b", remote_url, token, "gitsync/x")
+    await b.start()
+    await async_wait_until(lambda: b.status.state == State.SYNCED, what="B restored")
+    assert files(tmp_path / "b") == files(tmp_path / "a")
+    assert git(tmp_path / "b", "rev-parse", "HEAD") == git(tmp_path / "a", "rev-parse", "HEAD")
+
+    # and its edits continue x
+    pushed_by_a = ref_or_none(git_server.repo_path(remote), "refs/heads/gitsync/x")
+    (tmp_path / "b" / "chapter2.md").write_text("B continued\n")
+    status = await b.sync_now()
+    tip = ref_or_none(git_server.repo_path(remote), "refs/heads/gitsync/x")
+    assert status["head"] == tip
+    assert pushed_by_a in git(git_server.repo_path(remote), "rev-list", tip).split()
+    assert show(git_server.repo_path(remote), tip, "chapter1.md") == b"A wrote this\n"
+    await b.stop(10)
+
+
+async def test_resume_switches_branches_after_saving_current_work(
+    tmp_path: Path,
+    earlier_session: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+) -> None:
+    workspace = clone_into(tmp_path / "now")
+    engine = engine_for(workspace, remote_url, token, "gitsync/other")
+    await engine.start()
+    await async_wait_until(lambda: engine.status.state == State.SYNCED, what="started")
+    (workspace / "current.txt").write_text("current work\n")
+
+    branches = await engine.branches()
+    names = [b["name"] for b in branches]
+    assert names.index(BRANCH) < names.index("main")  # sync branches first
+    assert all(b["sync"] for b in branches[: names.index("main")])
+    ada = next(b for b in branches if b["name"] == BRANCH)
+    assert ada["message"] == "Update README.md, analysis.ipynb, data/x.csv"
+
+    answer = await engine.resume(BRANCH)
+    assert answer["branch"] == BRANCH and answer["state"] in ("synced", "unpushed")
+    bare = git_server.repo_path(remote)
+    assert show(bare, "refs/heads/gitsync/other", "current.txt") == b"current work\n"
+    assert files(workspace) == files(earlier_session)
+
+    answer = await engine.resume("main")
+    assert answer["branch"] == f"{BRANCH}-from-main"
+    assert (workspace / "README.md").read_text() == "# Project\n"
+    assert not (workspace / "data").exists()
+    (workspace / "new.txt").write_text("on the new branch\n")
+    status = await engine.sync_now()
+    assert status["branch"] == f"{BRANCH}-from-main"
+    assert show(bare, f"refs/heads/{BRANCH}-from-main", "new.txt") == b"on the new branch\n"
+    await engine.stop(10)
