@@ -151,6 +151,7 @@ class GitSync(ExtensionApp):
             max_file_size_bytes=self.max_file_size_bytes,
             enabled=self.enabled,
             restore_on_start=self.restore_on_start,
+            binder_repo_url=os.environ.get("BINDER_REPO_URL"),
         )
         self.credentials = Credentials([EnvTokenProvider()])
         event_logger = self.serverapp.event_logger

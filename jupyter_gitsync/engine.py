@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import filters, restore
+from . import filters, origin, restore
 from .auth import Credentials
 from .errors import AuthRequired, ConfigError, GitSyncError, PushRejected, redact
 from .repo import Heads, SyncRepo
@@ -50,6 +50,7 @@ class EngineConfig:
     max_file_size_bytes: int = filters.DEFAULT_MAX_FILE_SIZE_BYTES
     enabled: bool = True
     restore_on_start: bool = True
+    binder_repo_url: str | None = None
     watch: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -293,7 +294,8 @@ class SyncEngine:
         if not self.config.enabled:
             return None
         workspace = self.config.workspace
-        url = self.config.remote_url or None
+        fallback = {"BINDER_REPO_URL": self.config.binder_repo_url or ""}
+        url = origin.detect(self.config.remote_url, None, fallback)
         if url is None and not (workspace / ".git").exists():
             return None  # nothing to sync to, and not ours to turn into a repository
         repo = SyncRepo(
@@ -302,13 +304,13 @@ class SyncEngine:
             excludes=self.config.excludes,
             max_file_size_bytes=self.config.max_file_size_bytes,
         )
-        url = url or repo.origin_url()
+        url = origin.detect(self.config.remote_url, repo.origin_url(), fallback)
         if not url:
             raise ConfigError(
                 "There is no remote to sync to: the workspace has no 'origin' and"
                 " GITSYNC_REMOTE_URL is not set."
             )
-        self._url = redact(url)
+        self._url = url  # normalised: no credentials in it
         return repo
 
     async def _step(self) -> None:

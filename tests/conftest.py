@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_gitsync.repo import SyncRepo
 from tests.gitserver import GitHTTPServer
-from tests.helpers import git
+from tests.helpers import SNAPSHOT_BRANCH, git
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -65,3 +66,19 @@ def clone_into(git_server: GitHTTPServer, remote: str) -> Callable[[Path], Path]
 @pytest.fixture
 def workspace(tmp_path: Path, clone_into: Callable[[Path], Path]) -> Path:
     return clone_into(tmp_path / "workspace")
+
+
+@pytest.fixture
+def earlier_session(
+    tmp_path: Path, clone_into: Callable[[Path], Path], remote_url: str, token: str
+) -> Path:
+    """A session that edited, added and deleted files and synced them to SNAPSHOT_BRANCH."""
+    workspace = clone_into(tmp_path / "earlier")
+    (workspace / "analysis.ipynb").write_text('{"cells": ["edited"]}\n')
+    (workspace / "README.md").unlink()
+    (workspace / "data").mkdir()
+    (workspace / "data" / "x.csv").write_bytes(b"a,b\n1,2\n")
+    repo = SyncRepo(workspace, SNAPSHOT_BRANCH)
+    assert repo.snapshot(None) is not None
+    repo.push(remote_url, lambda: token)
+    return workspace

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 DEADLINE_SECONDS = 20.0
+SNAPSHOT_BRANCH = "gitsync/ada"  # the branch of `earlier_session` (conftest)
 
 
 def git(repo: Path, *args: str) -> str:
@@ -78,3 +79,12 @@ async def async_wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
         await asyncio.sleep(0.02)
+
+
+def files(root: Path) -> dict[str, bytes]:
+    """Every file under `root` but .git, with its bytes."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(root).parts
+    }

@@ -6,41 +6,13 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from jupyter_gitsync import restore
 from jupyter_gitsync.auth import Credentials, EnvTokenProvider
 from jupyter_gitsync.engine import EngineConfig, SyncEngine
 from jupyter_gitsync.state import State
 from tests.gitserver import GitHTTPServer
-from tests.helpers import async_wait_until, git, ref_or_none, show
-
-BRANCH = "gitsync/ada"
-
-
-def files(root: Path) -> dict[str, bytes]:
-    """Every file under `root` but .git, with its bytes."""
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".git" not in p.relative_to(root).parts
-    }
-
-
-@pytest.fixture
-def earlier_session(
-    tmp_path: Path, clone_into: Callable[[Path], Path], remote_url: str, token: str
-) -> Path:
-    """A session that edited, added and deleted files and synced them to BRANCH."""
-    workspace = clone_into(tmp_path / "earlier")
-    (workspace / "analysis.ipynb").write_text('{"cells": ["edited"]}\n')
-    (workspace / "README.md").unlink()
-    (workspace / "data").mkdir()
-    (workspace / "data" / "x.csv").write_bytes(b"a,b\n1,2\n")
-    repo = restore.SyncRepo(workspace, BRANCH)
-    assert repo.snapshot(None) is not None
-    repo.push(remote_url, lambda: token)
-    return workspace
+from tests.helpers import SNAPSHOT_BRANCH as BRANCH
+from tests.helpers import async_wait_until, files, git, ref_or_none, show
 
 
 def new_repo(path: Path) -> restore.SyncRepo:

@@ -1,0 +1,310 @@
+"""`jupyter gitsync …`: status, sync, restore and resume from a terminal or a Binder `start`.
+
+`status`, `sync` and `resume` talk to the running Jupyter server of the workspace (the same API
+the JupyterLab badge uses). `restore` works without a server, before one starts, with the same
+code the server runs at start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import origin, restore
+from .auth import Credentials, EnvTokenProvider
+from .errors import AuthRequired, GitSyncError, RemoteUnavailable
+from .repo import SyncRepo
+
+# Exit codes scripts can rely on (also listed in `jupyter gitsync --help`).
+OK = 0
+FAILED = 1
+USAGE = 2
+SIGN_IN_REQUIRED = 3
+REMOTE_UNAVAILABLE = 4
+CONFLICT = 5
+NO_SERVER = 6
+
+EXIT_CODES = f"""exit codes:
+  {OK}  done
+  {FAILED}  failed (the message says why)
+  {USAGE}  wrong arguments
+  {SIGN_IN_REQUIRED}  the remote needs a token, or refused it
+  {REMOTE_UNAVAILABLE}  the remote could not be reached
+  {CONFLICT}  restored, but local files that the remote also changed were kept; the remote's
+     versions are on the rescue branch that the message names
+  {NO_SERVER}  no running Jupyter server serves this workspace (status, sync, resume)
+"""
+
+
+class NoServer(Exception):
+    """No running Jupyter server for the workspace."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `jupyter gitsync` (and `jupyter-gitsync`)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return USAGE
+    try:
+        return int(args.run(args))
+    except NoServer as exc:
+        print(f"jupyter gitsync: {exc}", file=sys.stderr)
+        return NO_SERVER
+    except AuthRequired as exc:
+        print(f"jupyter gitsync: {exc.message}", file=sys.stderr)
+        return SIGN_IN_REQUIRED
+    except RemoteUnavailable as exc:
+        print(f"jupyter gitsync: {exc.message}", file=sys.stderr)
+        return REMOTE_UNAVAILABLE
+    except GitSyncError as exc:
+        print(f"jupyter gitsync: {exc.message}", file=sys.stderr)
+        return FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jupyter gitsync",
+        description="Keep a Jupyter workspace continuously saved to its git remote.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    status = commands.add_parser(
+        "status",
+        help="show what the sync engine of the running server is doing",
+        description="Show the sync state of the running Jupyter server for this workspace:"
+        " branch, remote, last sync, pending and skipped files, and any error.",
+    )
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    _server_options(status)
+    status.set_defaults(run=_status)
+
+    sync = commands.add_parser(
+        "sync",
+        help="snapshot and push now",
+        description="Ask the running server to snapshot the workspace and push it now;"
+        " waits until it is done.",
+    )
+    _server_options(sync)
+    sync.set_defaults(run=_sync)
+
+    restore_cmd = commands.add_parser(
+        "restore",
+        help="restore a workspace from its sync branch (no server needed)",
+        description="Bring DIR up to the latest snapshot of the sync branch, as the server does"
+        " at start-up: an empty directory or a fresh clone gets the snapshot's files, with HEAD"
+        " on the commit the snapshot was based on; local changes are kept and merged. Use it"
+        " in a Binder `start` script. The token comes from GITSYNC_TOKEN or GITHUB_TOKEN.",
+    )
+    restore_cmd.add_argument("dir", nargs="?", default=".", help="the workspace (default: .)")
+    restore_cmd.add_argument(
+        "--branch", help="the sync branch (default: GITSYNC_BRANCH, else gitsync/<user>)"
+    )
+    restore_cmd.add_argument(
+        "--remote",
+        help="the remote URL (default: GITSYNC_REMOTE_URL, else the workspace's origin,"
+        " else BINDER_REPO_URL)",
+    )
+    restore_cmd.add_argument("--quiet", action="store_true", help="no progress output")
+    restore_cmd.set_defaults(run=_restore)
+
+    resume = commands.add_parser(
+        "resume",
+        help="save current work, then switch to BRANCH and restore it",
+        description="Ask the running server to snapshot and push the current work, then switch"
+        " the sync branch to BRANCH and restore its latest snapshot. A branch that is not a"
+        " sync branch (say main) is restored and a new sync branch starts from it.",
+    )
+    resume.add_argument("branch", help="the branch to resume from")
+    _server_options(resume)
+    resume.set_defaults(run=_resume)
+    return parser
+
+
+def _server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dir", default=".", help="the workspace whose server to ask (default: current dir)"
+    )
+    parser.add_argument("--url", help="the server's URL, if not found automatically")
+    parser.add_argument("--token", help="the server's token (default: from its runtime file)")
+
+
+# -- talking to the running server ------------------------------------------------------------
+
+
+def _find_server(args: argparse.Namespace) -> tuple[str, str]:
+    if args.url:
+        return args.url.rstrip("/") + "/", args.token or os.environ.get("JUPYTER_TOKEN", "")
+    from jupyter_server.serverapp import list_running_servers
+
+    workspace = Path(args.dir).resolve()
+    for info in list_running_servers():
+        root = Path(info.get("root_dir") or info.get("notebook_dir") or "/").resolve()
+        if workspace == root or root in workspace.parents:
+            return info["url"].rstrip("/") + "/", args.token or info.get("token", "")
+    raise NoServer(f"no running Jupyter server serves {workspace} (use --url and --token)")
+
+
+def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    url, token = _find_server(args)
+    request = urllib.request.Request(
+        url + path,
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"token {token}"} if token else {},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=600) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        try:
+            answer = json.loads(exc.read() or b"{}")
+        except ValueError:
+            answer = {}
+        message = answer.get("message") or f"the server answered HTTP {exc.code}"
+        if exc.code in (401, 403) and answer.get("kind") != "auth":
+            raise GitSyncError(f"the server refused the request ({message})") from None
+        raise _error_for(answer.get("kind"), message) from None
+    except urllib.error.URLError as exc:
+        raise NoServer(f"cannot reach the Jupyter server at {url} ({exc.reason})") from None
+
+
+def _error_for(kind: str | None, message: str) -> GitSyncError:
+    if kind == "auth":
+        return AuthRequired(message)
+    if kind == "network":
+        return RemoteUnavailable(message)
+    return GitSyncError(message)
+
+
+def _status_code(status: dict[str, Any]) -> int:
+    error = status.get("error") or {}
+    if status.get("state") == "auth-required":
+        return SIGN_IN_REQUIRED
+    if status.get("state") == "offline":
+        return REMOTE_UNAVAILABLE
+    if status.get("state") == "conflict" or error.get("kind") == "rejected":
+        return CONFLICT
+    if status.get("state") == "error":
+        return FAILED
+    return OK
+
+
+def _describe(status: dict[str, Any], out: TextIO) -> None:
+    lines = [
+        f"state:        {status['state']}",
+        f"branch:       {status['branch']}",
+        f"remote:       {status.get('remote_url') or '-'}",
+        f"last synced:  {status.get('last_synced_at') or 'never'}",
+        f"unpushed:     {status.get('unpushed_commits', 0)} snapshot(s)",
+    ]
+    if status.get("pending_paths"):
+        lines.append(f"pending:      {', '.join(status['pending_paths'][:10])}")
+    for skipped in status.get("skipped") or []:
+        lines.append(f"skipped:      {skipped['path']} ({skipped['reason']})")
+    if status.get("error"):
+        lines.append(f"error:        {status['error']['message']}")
+    if status.get("notice"):
+        lines.append(f"notice:       {status['notice']['message']}")
+    print("\n".join(lines), file=out)
+
+
+def _status(args: argparse.Namespace) -> int:
+    status = _call(args, "GET", "gitsync/status")
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        _describe(status, sys.stdout)
+    return _status_code(status)
+
+
+def _sync(args: argparse.Namespace) -> int:
+    status = _call(args, "POST", "gitsync/sync", {})
+    _describe(status, sys.stdout)
+    return _status_code(status)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    answer = _call(args, "POST", "gitsync/resume", {"branch": args.branch})
+    print(answer.get("message", ""))
+    return _status_code(answer)
+
+
+# -- restore without a server ---------------------------------------------------------------
+
+
+class _ProgressBar:
+    """One line on stderr that fills up; plain lines when stderr is not a terminal."""
+
+    def __init__(self, out: TextIO, quiet: bool) -> None:
+        self.out = out
+        self.quiet = quiet
+        self.tty = out.isatty()
+        self.phase = ""
+        self.shown_at = 0.0
+
+    def __call__(self, phase: str, done: int, total: int, size: int) -> None:
+        if self.quiet:
+            return
+        now = time.monotonic()
+        if phase == self.phase and now - self.shown_at < 0.1 and done < total:
+            return
+        label = {"fetch": "Fetching", "checkout": "Writing files"}.get(phase, phase)
+        if not self.tty:
+            if phase != self.phase:
+                print(f"{label}…", file=self.out, flush=True)
+            self.phase = phase
+            return
+        if phase != self.phase and self.phase:
+            self.out.write("\n")
+        self.phase, self.shown_at = phase, now
+        width = 30
+        filled = int(width * done / total) if total else 0
+        extra = f" {size / 1e6:.1f} MB" if size else ""
+        bar = "#" * filled + "-" * (width - filled)
+        self.out.write(f"\r{label:14} [{bar}] {done}/{total}{extra}")
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.tty and self.phase and not self.quiet:
+            self.out.write("\n")
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from .app import default_user
+
+    workspace = Path(args.dir).resolve()
+    if not workspace.is_dir():
+        raise GitSyncError(f"{workspace} is not a directory")
+    branch = args.branch or os.environ.get("GITSYNC_BRANCH") or f"gitsync/{default_user()}"
+    configured = args.remote or os.environ.get("GITSYNC_REMOTE_URL")
+    url = origin.detect(configured, None, os.environ)
+    if url is None and not (workspace / ".git").exists():
+        raise GitSyncError("no remote to restore from: give --remote or set GITSYNC_REMOTE_URL")
+    repo = SyncRepo(workspace, branch)
+    url = origin.detect(configured, repo.origin_url(), os.environ)
+    if url is None:
+        raise GitSyncError("no remote to restore from: give --remote or set GITSYNC_REMOTE_URL")
+    credentials = Credentials([EnvTokenProvider()])
+    bar = _ProgressBar(sys.stderr, args.quiet)
+    try:
+        result = restore.restore(repo, url, credentials.token, bar)
+    finally:
+        bar.close()
+    print(result.message)
+    return CONFLICT if result.conflicts else OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

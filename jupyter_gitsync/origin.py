@@ -1,0 +1,46 @@
+"""Where the workspace came from: pure functions that pick and normalise the remote URL."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+_GITHUB_WEB = re.compile(
+    r"^(?P<base>https://(?:www\.)?github\.com/[^/]+/[^/#?]+?)(?:\.git)?"
+    r"(?:/(?:tree|blob|commit)/(?P<ref>[^?#]+))?/?(?:[?#].*)?$"
+)
+
+
+def strip_credentials(url: str) -> str:
+    """The URL without any user:password@ part (a token must never travel inside a URL)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and "@" in parts.netloc:
+        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return url
+
+
+def normalise(url: str) -> str:
+    """A GitHub web URL (`https://github.com/u/r`, `.../tree/<ref>`) becomes its clone URL."""
+    url = strip_credentials(url.strip())
+    match = _GITHUB_WEB.match(url)
+    if match:
+        return match.group("base").replace("://www.", "://") + ".git"
+    return url
+
+
+def launch_ref(url: str) -> str | None:
+    """The ref named in a GitHub web URL (`/tree/<ref>`), if any."""
+    match = _GITHUB_WEB.match(url.strip())
+    return match.group("ref") if match else None
+
+
+def detect(
+    configured: str | None, origin: str | None, environ: Mapping[str, str]
+) -> str | None:
+    """The remote to sync with: the setting, else the workspace's `origin`, else Binder's
+    `BINDER_REPO_URL` (`BINDER_REF_URL` names the launch commit)."""
+    for candidate in (configured, origin, environ.get("BINDER_REPO_URL")):
+        if candidate:
+            return normalise(candidate)
+    return None

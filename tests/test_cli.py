@@ -1,0 +1,143 @@
+"""`jupyter gitsync` as a Binder start script or a terminal user runs it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from jupyter_gitsync import cli
+from tests.gitserver import GitHTTPServer
+from tests.helpers import SNAPSHOT_BRANCH as BRANCH
+from tests.helpers import files, git, ref_or_none, show, wait_until
+from tests.test_server_process import jupyter_server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(
+    *args: str, token: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITSYNC_", "GITHUB_"))}
+    if token is not None:
+        env["GITSYNC_TOKEN"] = token
+    # importable from any cwd, installed or not
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_gitsync.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_help_explains_each_command_and_the_exit_codes() -> None:
+    top = run("--help")
+    assert top.returncode == 0
+    for command in ("status", "sync", "restore", "resume"):
+        assert command in top.stdout
+        sub = run(command, "--help")
+        assert sub.returncode == 0 and "usage: jupyter gitsync " + command in sub.stdout
+    assert "exit codes" in top.stdout
+    assert run().returncode == cli.USAGE
+    assert run("restore", "--no-such-option").returncode == cli.USAGE
+
+
+@pytest.mark.skipif(shutil.which("jupyter-gitsync") is None, reason="package not installed")
+def test_it_is_a_jupyter_subcommand() -> None:
+    out = subprocess.run(["jupyter", "gitsync", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "restore" in out.stdout
+
+
+def test_restore_an_empty_directory(
+    tmp_path: Path, earlier_session: Path, remote_url: str, token: str
+) -> None:
+    target = tmp_path / "binder-home"
+    target.mkdir()
+    out = run("restore", "--branch", BRANCH, "--remote", remote_url, str(target), token=token)
+    assert out.returncode == cli.OK, out.stderr
+    assert "Restored the latest snapshot." in out.stdout
+    assert files(target) == files(earlier_session)
+    assert git(target, "rev-parse", "HEAD") == git(earlier_session, "rev-parse", "HEAD")
+    assert token not in out.stdout + out.stderr
+
+
+def test_restore_exit_codes(
+    tmp_path: Path,
+    earlier_session: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote_url: str,
+    token: str,
+) -> None:
+    (tmp_path / "a").mkdir()
+    wrong = run("restore", "--branch", BRANCH, "--remote", remote_url, str(tmp_path / "a"),
+                token="not-the-token")  # fmt: skip
+    assert wrong.returncode == cli.SIGN_IN_REQUIRED, wrong.stderr
+    assert "refused the token" in wrong.stderr and "not-the-token" not in wrong.stderr
+
+    crashed = clone_into(tmp_path / "crashed")
+    (crashed / "analysis.ipynb").write_text("my own edit\n")
+    conflict = run("restore", "--branch", BRANCH, str(crashed), token=token)  # remote = origin
+    assert conflict.returncode == cli.CONFLICT, conflict.stderr
+    assert "rescue" in conflict.stdout
+    assert (crashed / "analysis.ipynb").read_text() == "my own edit\n"
+
+    git_server.stop()
+    (tmp_path / "b").mkdir()
+    down = run("restore", "--branch", BRANCH, "--remote", remote_url, str(tmp_path / "b"),
+               token=token)  # fmt: skip
+    assert down.returncode == cli.REMOTE_UNAVAILABLE, down.stderr
+    assert list((tmp_path / "b").iterdir()) in ([], [tmp_path / "b" / ".git"])
+
+
+def test_no_running_server(tmp_path: Path) -> None:
+    out = run("status", "--dir", str(tmp_path), cwd=tmp_path)
+    assert out.returncode == cli.NO_SERVER
+    assert "no running Jupyter server" in out.stderr
+
+
+def test_status_sync_and_resume_talk_to_the_running_server(
+    tmp_path: Path,
+    earlier_session: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+) -> None:
+    workspace = clone_into(tmp_path / "ws")
+    env = {
+        "GITSYNC_REMOTE_URL": remote_url,
+        "GITSYNC_BRANCH": "gitsync/cli",
+        "GITSYNC_TOKEN": token,
+        "GITSYNC_COMMIT_DELAY": "60",  # only `sync` makes snapshots in this test
+    }
+    with jupyter_server(workspace, tmp_path, env) as server:
+        where = ("--url", server.url, "--token", server.token)
+        wait_until(lambda: run("status", *where).returncode == cli.OK, what="synced")
+        status = run("status", "--json", *where)
+        assert '"branch": "gitsync/cli"' in status.stdout
+
+        (workspace / "from-cli.txt").write_text("sync now\n")
+        synced = run("sync", *where)
+        assert synced.returncode == cli.OK, synced.stderr
+        bare = git_server.repo_path(remote)
+        assert show(bare, "refs/heads/gitsync/cli", "from-cli.txt") == b"sync now\n"
+
+        resumed = run("resume", BRANCH, *where)
+        assert resumed.returncode == cli.OK, resumed.stderr
+        assert f"syncing to {BRANCH}" in resumed.stdout
+        assert files(workspace) == files(earlier_session)
+        assert ref_or_none(bare, f"refs/heads/{BRANCH}") is not None
+
+        missing = run("resume", "no-such-branch", *where)
+        assert missing.returncode == cli.FAILED
+        assert "no branch named 'no-such-branch'" in missing.stderr
