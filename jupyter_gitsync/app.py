@@ -12,7 +12,9 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, List, Unicode, default, validate
 
 from . import filters
-from .auth import Credentials, EnvTokenProvider
+from .auth.github import DEFAULT_GITHUB_URL, GitHubSettings, default_api_url
+from .auth.handlers import auth_handlers
+from .auth.service import AuthService
 from .engine import EngineConfig, SyncEngine
 from .handlers import BranchesHandler, ResumeHandler, StatusHandler, SyncHandler
 from .repo import sanitize_ref_component
@@ -104,6 +106,55 @@ class GitSync(ExtensionApp):
         help="Names or globs never synced, wherever they are; .gitignore applies as well.",
     )
 
+    client_id = Unicode(
+        config=True,
+        help="Client ID of the GitHub App or OAuth App (device flow enabled) used to sign in"
+        " from the UI. Env: GITSYNC_CLIENT_ID.",
+    )
+    oauth_scope = Unicode(
+        "repo",
+        config=True,
+        help="Scopes the device-flow sign-in asks an OAuth App for (GitHub Apps ignore it).",
+    )
+    github_url = Unicode(
+        config=True,
+        help="GitHub's web URL (GitHub Enterprise: https://<host>). Env: GITSYNC_GITHUB_URL.",
+    )
+    github_api_url = Unicode(
+        config=True,
+        help="GitHub's REST API URL. Default: https://api.github.com, or <github_url>/api/v3 for"
+        " GitHub Enterprise. Env: GITSYNC_GITHUB_API_URL.",
+    )
+    github_app_id = Unicode(
+        config=True,
+        help="ID of a GitHub App installed on the repository, to push with installation"
+        " tokens. Env: GITSYNC_GITHUB_APP_ID.",
+    )
+    github_app_private_key_path = Unicode(
+        config=True,
+        help="Path of that App's private key (PEM). Env: GITSYNC_GITHUB_APP_PRIVATE_KEY_PATH.",
+    )
+
+    @default("client_id")
+    def _default_client_id(self) -> str:
+        return os.environ.get("GITSYNC_CLIENT_ID", "")
+
+    @default("github_url")
+    def _default_github_url(self) -> str:
+        return os.environ.get("GITSYNC_GITHUB_URL") or DEFAULT_GITHUB_URL
+
+    @default("github_api_url")
+    def _default_github_api_url(self) -> str:
+        return os.environ.get("GITSYNC_GITHUB_API_URL") or default_api_url(self.github_url)
+
+    @default("github_app_id")
+    def _default_github_app_id(self) -> str:
+        return os.environ.get("GITSYNC_GITHUB_APP_ID", "")
+
+    @default("github_app_private_key_path")
+    def _default_github_app_private_key_path(self) -> str:
+        return os.environ.get("GITSYNC_GITHUB_APP_PRIVATE_KEY_PATH", "")
+
     @default("enabled")
     def _default_enabled(self) -> bool:
         return os.environ.get("GITSYNC_ENABLED", "1").strip().lower() not in _FALSE
@@ -153,7 +204,16 @@ class GitSync(ExtensionApp):
             restore_on_start=self.restore_on_start,
             binder_repo_url=os.environ.get("BINDER_REPO_URL"),
         )
-        self.credentials = Credentials([EnvTokenProvider()])
+        self.auth = AuthService.from_settings(
+            github=GitHubSettings(self.github_url, self.github_api_url),
+            # the engine's remote once it is open (it may come from 'origin'), else the setting
+            remote_url=lambda: self.engine.status.remote_url or self.remote_url or None,
+            client_id=self.client_id,
+            scope=self.oauth_scope,
+            github_app_id=self.github_app_id,
+            github_app_private_key_path=self.github_app_private_key_path,
+        )
+        self.credentials = self.auth.credentials
         event_logger = self.serverapp.event_logger
         event_logger.register_event_schema(_EVENT_SCHEMA)
 
@@ -165,6 +225,7 @@ class GitSync(ExtensionApp):
     def initialize_handlers(self) -> None:
         """Register the REST endpoints under {base_url}gitsync/."""
         kwargs = {"engine": self.engine}
+        self.handlers.extend(auth_handlers(self.auth))
         self.handlers.extend(
             [
                 (r"/gitsync/status", StatusHandler, kwargs),
@@ -181,3 +242,4 @@ class GitSync(ExtensionApp):
     async def stop_extension(self) -> None:
         """Save and push what is pending before the server exits, within the timeout."""
         await self.engine.stop(self.shutdown_timeout_seconds)
+        await self.auth.close()

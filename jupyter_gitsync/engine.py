@@ -22,7 +22,7 @@ from . import filters, origin, restore
 from .auth import Credentials
 from .errors import AuthRequired, ConfigError, GitSyncError, PushRejected, redact
 from .repo import Heads, SyncRepo
-from .state import State, Status
+from .state import MAX_LISTED_PATHS, State, Status
 from .watcher import ChangeSet, Watcher
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class SyncEngine:
 
     def status_json(self) -> dict[str, Any]:
         """The status as served by the API."""
-        self.status.pending_paths = sorted(self._changes.peek())
+        self.status.pending_paths, self.status.pending_count = self._changes.peek(MAX_LISTED_PATHS)
         return self.status.to_json()
 
     # -- the loop ---------------------------------------------------------------------------

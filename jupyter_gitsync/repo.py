@@ -485,9 +485,12 @@ class SyncRepo:
             # right base when this workspace grew from it too: provably, or as far as a
             # shallow clone (whose history stops short) can tell.
             recorded = self.base_of(theirs)[0]
-            if recorded is not None and recorded in self.repo:
-                if self.repo.is_shallow or self.is_ancestor(recorded, ours):
-                    base = recorded
+            if (
+                recorded is not None
+                and recorded in self.repo
+                and (self.repo.is_shallow or self.is_ancestor(recorded, ours))
+            ):
+                base = recorded
         trees = [self.repo[c].peel(pygit2.Tree) for c in (ours, theirs)]
         ancestor = self.repo[base].peel(pygit2.Tree) if base is not None else None
         index = self.repo.merge_trees(ancestor or self._empty_tree(), trees[0], trees[1])

@@ -39,6 +39,7 @@ class Status:
     remote_head: str | None = None
     unpushed_commits: int = 0
     pending_paths: list[str] = field(default_factory=list)
+    pending_count: int = 0
     last_synced_at: str | None = None
     skipped: list[dict[str, str]] = field(default_factory=list)
     error: dict[str, str] | None = None
@@ -49,6 +50,6 @@ class Status:
         """A JSON-ready dict; path lists are capped so a huge change cannot bloat answers."""
         data = asdict(self)
         data["state"] = self.state.value
-        data["pending_paths"] = sorted(self.pending_paths)[:MAX_LISTED_PATHS]
+        data["pending_paths"] = self.pending_paths[:MAX_LISTED_PATHS]
         data["skipped"] = self.skipped[:MAX_LISTED_PATHS]
         return data

@@ -1,4 +1,9 @@
-"""Where the push token comes from. Tokens live in memory only and are never logged."""
+"""Where the push token comes from. Tokens live in memory only and are never logged.
+
+Providers, asked in this order (see `service.AuthService.from_settings`): the GitHub device-flow
+sign-in from the UI (`device.py`), GITSYNC_TOKEN / GITHUB_TOKEN, the JupyterHub auth_state
+(`hub.py`), a GitHub App installation token (`github_app.py`).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ class TokenProvider(Protocol):
 class EnvTokenProvider:
     """An explicit token from the environment: GITSYNC_TOKEN, else GITHUB_TOKEN."""
 
+    name = "env"
+
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
         self._token = next((env[name] for name in TOKEN_ENV_VARS if env.get(name)), None)
@@ -37,13 +44,22 @@ class Credentials:
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
         self.epoch = 0
+        for provider in providers:
+            bind = getattr(provider, "bind", None)
+            if bind is not None:
+                bind(self.changed)  # providers that get tokens by themselves announce them
 
     def token(self) -> str | None:
         """The first token any provider has (called on the git thread when a push needs it)."""
+        active = self.active()
+        return None if active is None else active[1]
+
+    def active(self) -> tuple[TokenProvider, str] | None:
+        """The first provider that has a token, with that token. May block, like `token()`."""
         for provider in self.providers:
             token = provider.token()
             if token:
-                return token
+                return provider, token
         return None
 
     def refused(self) -> None:
@@ -66,5 +82,10 @@ class Credentials:
             listener()
 
     def secrets(self) -> list[str]:
-        """Every token currently known, for redaction."""
-        return [t for t in (p.token() for p in self.providers) if t]
+        """Every token currently known, for redaction. Providers that fetch tokens list what
+        they hold with `secrets()` (which never blocks: the engine calls this on the loop)."""
+        found: list[str | None] = []
+        for provider in self.providers:
+            held = getattr(provider, "secrets", None)
+            found.extend(held() if held is not None else [provider.token()])
+        return [t for t in found if t]

@@ -1,0 +1,568 @@
+"""A local stand-in for GitHub's OAuth device flow and REST API, and for JupyterHub's `/user`.
+
+A small tornado app on 127.0.0.1, on its own thread and event loop, so that blocking clients
+(the hub and App providers on the git thread) and async ones (the Jupyter event loop) can both
+talk to it. It follows GitHub's documented requests and answers:
+
+- `POST /login/device/code` → device_code, user_code, verification_uri, expires_in, interval
+- `POST /login/oauth/access_token` → a token, or HTTP 200 with `{"error": ...}`
+  (authorization_pending, slow_down, expired_token, access_denied, incorrect_device_code,
+  incorrect_client_credentials, unsupported_grant_type, bad_refresh_token)
+- `GET /user` (`Authorization: Bearer|token`) → the user, `X-OAuth-Scopes`; 401 Bad credentials
+- `GET /repos/{o}/{r}` → the repository with the caller's `permissions`
+- `POST /repos/{o}/{r}/forks` → 202 and the fork
+- `GET /repos/{o}/{r}/installation`, `POST /app/installations/{id}/access_tokens` (App JWT)
+- `GET /hub/api/user` (`Authorization: token <hub token>`) → the hub user with `auth_state`
+
+Tests drive its state: approve, deny or expire a code, demand slow_down, make tokens expire
+(with refresh tokens), revoke tokens, rotate the hub's auth_state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import jwt
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+def new_token(prefix: str) -> str:
+    """A GitHub-shaped token made at run time (gho_ OAuth, ghu_ App user, ghr_ refresh...)."""
+    return f"{prefix}_{secrets.token_hex(18)}"
+
+
+@dataclass
+class DeviceCode:
+    """One device-flow sign-in, as GitHub keeps it."""
+
+    device_code: str
+    user_code: str
+    expires_at: float
+    state: str = "pending"  # pending | approved | denied | expired | used
+    login: str = "octocat"
+    token: str | None = None
+    pending_polls: int = 0  # authorization_pending answers still to give after approval
+    polls: int = 0
+
+
+@dataclass
+class Token:
+    login: str | None
+    kind: str  # oauth | user | installation
+    scopes: str = ""
+    expires_at: float | None = None
+    installation: int | None = None
+    repositories: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Repo:
+    owner: str
+    name: str
+    pushers: set[str] = field(default_factory=set)
+    installation: int | None = None
+
+
+class GitHubStub:
+    """GitHub and JupyterHub on 127.0.0.1; every control may be used from any thread."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.client_id = f"Iv1.{secrets.token_hex(8)}"
+        self.interval = 5  # what the device code endpoint tells clients to wait
+        self.device_expires_in = 900
+        self.token_expires_in: int | None = None  # set: GitHub App user tokens that expire
+        self.scopes = "repo"
+        self.slow_downs = 0  # answer this many token polls with slow_down
+        self.device_codes: dict[str, DeviceCode] = {}
+        self.tokens: dict[str, Token] = {}
+        self.refresh_tokens: dict[str, str] = {}  # refresh token -> login
+        self.repos: dict[str, Repo] = {}
+        self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, form fields
+        self.forks: list[str] = []
+        # GitHub App
+        self.app_id = str(secrets.randbelow(900000) + 100000)
+        self.app_public_key: str | None = None
+        self.installation_token_ttl = 3600
+        self.next_installation_token: str | None = None
+        self.jwt_claims: list[dict[str, Any]] = []
+        # JupyterHub
+        self.hub_api_token = secrets.token_hex(16)
+        self.hub_user = "ada"
+        self.auth_state: dict[str, Any] | None = None
+        self.hub_reads = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: tornado.httpserver.HTTPServer | None = None
+        self.port = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> GitHubStub:
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the GitHub stub did not start")
+        return self
+
+    def _run(self, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+
+        async def listen() -> None:
+            app = tornado.web.Application(_routes(self), log_function=lambda handler: None)
+            sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+            self._server = tornado.httpserver.HTTPServer(app)
+            self._server.add_sockets(sockets)
+            self.port = sockets[0].getsockname()[1]
+
+        loop.run_until_complete(listen())
+        ready.set()
+        loop.run_forever()
+        assert self._server is not None
+        self._server.stop()
+        loop.run_until_complete(self._server.close_all_connections())
+        loop.close()
+
+    def stop(self) -> None:
+        """Stop listening (idempotent); the port is gone, like GitHub being unreachable."""
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self._loop = self._thread = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def hub_api_url(self) -> str:
+        return f"{self.url}/hub/api"
+
+    # -- test controls: users, repositories ----------------------------------------------------
+
+    def add_user_token(
+        self, login: str, token: str | None = None, scopes: str = "repo", kind: str = "oauth"
+    ) -> str:
+        """A token GitHub accepts for `login` (like a PAT or an OAuth token)."""
+        token = token or new_token("gho")
+        with self.lock:
+            self.tokens[token] = Token(login, kind, scopes)
+        return token
+
+    def revoke(self, token: str) -> None:
+        with self.lock:
+            self.tokens.pop(token, None)
+
+    def add_repo(
+        self,
+        owner: str,
+        name: str,
+        pushers: set[str] | None = None,
+        installation: int | None = None,
+    ) -> None:
+        with self.lock:
+            self.repos[f"{owner}/{name}"] = Repo(owner, name, set(pushers or ()), installation)
+
+    def install_app(self, owner: str, name: str) -> int:
+        """Install the App on a repository; returns the installation id."""
+        installation = secrets.randbelow(9_000_000) + 1_000_000
+        with self.lock:
+            repo = self.repos.setdefault(f"{owner}/{name}", Repo(owner, name))
+            repo.installation = installation
+        return installation
+
+    # -- test controls: the device flow --------------------------------------------------------
+
+    def latest_code(self) -> DeviceCode:
+        with self.lock:
+            return list(self.device_codes.values())[-1]
+
+    def _code(self, user_code: str | None) -> DeviceCode:
+        with self.lock:
+            if user_code is None:
+                return self.latest_code()
+            return next(c for c in self.device_codes.values() if c.user_code == user_code)
+
+    def approve(
+        self,
+        user_code: str | None = None,
+        *,
+        login: str = "octocat",
+        token: str | None = None,
+        after_polls: int = 0,
+    ) -> None:
+        """The user enters the code and authorises; `token` is what GitHub will issue."""
+        with self.lock:
+            code = self._code(user_code)
+            code.state, code.login, code.token = "approved", login, token
+            code.pending_polls = after_polls
+
+    def deny(self, user_code: str | None = None) -> None:
+        with self.lock:
+            self._code(user_code).state = "denied"
+
+    def expire(self, user_code: str | None = None) -> None:
+        with self.lock:
+            self._code(user_code).state = "expired"
+
+    def polls(self, user_code: str | None = None) -> int:
+        with self.lock:
+            return self._code(user_code).polls
+
+    def form_requests(self, path: str) -> list[dict[str, str]]:
+        with self.lock:
+            return [form for _, p, form in self.requests if p == path]
+
+    # -- test controls: JupyterHub -------------------------------------------------------------
+
+    def set_auth_state(self, access_token: str | None, login: str = "ada", **extra: Any) -> None:
+        """What GitHubOAuthenticator keeps: access_token and github_user (None: no auth_state)."""
+        with self.lock:
+            if access_token is None:
+                self.auth_state = None
+            else:
+                self.auth_state = {
+                    "access_token": access_token,
+                    "github_user": {"login": login},
+                    **extra,
+                }
+
+    # -- issuing tokens ------------------------------------------------------------------------
+
+    def issue_user_token(self, login: str, token: str | None = None) -> dict[str, Any]:
+        """The token endpoint's success answer (with a refresh token when tokens expire)."""
+        expiring = self.token_expires_in is not None
+        token = token or new_token("ghu" if expiring else "gho")
+        now = time.time()
+        record = Token(
+            login,
+            "user" if expiring else "oauth",
+            "" if expiring else self.scopes,
+            expires_at=None if not expiring else now + float(self.token_expires_in or 0),
+        )
+        self.tokens[token] = record
+        answer: dict[str, Any] = {
+            "access_token": token,
+            "token_type": "bearer",
+            "scope": record.scopes,
+        }
+        if expiring:
+            refresh = new_token("ghr")
+            self.refresh_tokens[refresh] = login
+            answer.update(
+                expires_in=self.token_expires_in,
+                refresh_token=refresh,
+                refresh_token_expires_in=15897600,
+            )
+        return answer
+
+    def user_for(self, authorization: str | None) -> Token | None:
+        """The token record behind an `Authorization: Bearer|token <t>` header, if valid."""
+        if not authorization:
+            return None
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() not in ("bearer", "token"):
+            return None
+        with self.lock:
+            record = self.tokens.get(value.strip())
+        if record is None or (record.expires_at is not None and time.time() >= record.expires_at):
+            return None
+        return record
+
+    def verify_app_jwt(self, authorization: str | None) -> dict[str, Any] | None:
+        """The claims of a valid App JWT (RS256, iss = app id, at most 10 minutes), else None."""
+        if not authorization or not authorization.startswith("Bearer ") or not self.app_public_key:
+            return None
+        try:
+            claims = jwt.decode(
+                authorization[len("Bearer ") :],
+                self.app_public_key,
+                algorithms=["RS256"],
+                options={"require": ["iat", "exp", "iss"]},
+                leeway=60,
+            )
+        except jwt.PyJWTError:
+            return None
+        if str(claims["iss"]) != self.app_id or claims["exp"] - claims["iat"] > 600:
+            return None
+        with self.lock:
+            self.jwt_claims.append(claims)
+        return claims
+
+
+class _Handler(tornado.web.RequestHandler):
+    def initialize(self, stub: GitHubStub) -> None:
+        self.stub = stub
+
+    def prepare(self) -> None:
+        with self.stub.lock:
+            self.stub.requests.append((self.request.method or "", self.request.path, self.form()))
+
+    def form(self) -> dict[str, str]:
+        """Form-encoded or JSON body fields (GitHub's OAuth endpoints take both)."""
+        body = self.request.body or b""
+        if self.request.headers.get("Content-Type", "").startswith("application/json"):
+            try:
+                data = json.loads(body or b"{}")
+            except ValueError:
+                return {}
+            return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        return dict(parse_qsl(body.decode()))
+
+    def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self.set_status(status)
+        for name, value in (headers or {}).items():
+            self.set_header(name, value)
+        if "application/json" in self.request.headers.get("Accept", "") or self.request.path in (
+            "/hub/api/user",
+        ):
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.finish(json.dumps(body))
+        elif self.request.path.startswith("/login/"):
+            # Without Accept: application/json, GitHub answers form-encoded.
+            self.set_header("Content-Type", "application/x-www-form-urlencoded")
+            self.finish(urlencode(body))
+        else:
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.finish(json.dumps(body))
+
+    def bad_credentials(self) -> None:
+        self.reply(
+            401,
+            {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"},
+        )
+
+    def not_found(self) -> None:
+        self.reply(404, {"message": "Not Found", "documentation_url": "https://docs.github.com"})
+
+
+class DeviceCodeHandler(_Handler):
+    def post(self) -> None:
+        stub, form = self.stub, self.form()
+        if form.get("client_id") != stub.client_id:
+            self.reply(200, {"error": "incorrect_client_credentials"})
+            return
+        letters = "BCDFGHJKLMNPQRSTVWXZ"
+        user_code = "-".join("".join(secrets.choice(letters) for _ in range(4)) for _ in range(2))
+        with stub.lock:
+            code = DeviceCode(
+                device_code=secrets.token_hex(20),
+                user_code=user_code,
+                expires_at=time.monotonic() + stub.device_expires_in,
+            )
+            stub.device_codes[code.device_code] = code
+            answer = {
+                "device_code": code.device_code,
+                "user_code": code.user_code,
+                "verification_uri": f"{stub.url}/login/device",
+                "expires_in": stub.device_expires_in,
+                "interval": stub.interval,
+            }
+        self.reply(200, answer)
+
+
+class AccessTokenHandler(_Handler):
+    def post(self) -> None:
+        stub, form = self.stub, self.form()
+        with stub.lock:
+            if form.get("client_id") != stub.client_id:
+                self.reply(200, {"error": "incorrect_client_credentials"})
+            elif form.get("grant_type") == "refresh_token":
+                self.reply(200, self._refresh(form.get("refresh_token", "")))
+            elif form.get("grant_type") != DEVICE_GRANT:
+                self.reply(200, {"error": "unsupported_grant_type"})
+            else:
+                self.reply(200, self._poll(form.get("device_code", "")))
+
+    def _poll(self, device_code: str) -> dict[str, Any]:
+        stub = self.stub
+        code = stub.device_codes.get(device_code)
+        if code is None or code.state == "used":
+            return {"error": "incorrect_device_code"}
+        code.polls += 1
+        if code.state == "expired" or time.monotonic() >= code.expires_at:
+            code.state = "expired"
+            return {"error": "expired_token"}
+        if code.state == "denied":
+            return {"error": "access_denied"}
+        if stub.slow_downs > 0:
+            stub.slow_downs -= 1
+            stub.interval += 5
+            return {"error": "slow_down", "interval": stub.interval}
+        if code.state == "approved" and code.pending_polls > 0:
+            code.pending_polls -= 1
+            return {"error": "authorization_pending"}
+        if code.state != "approved":
+            return {"error": "authorization_pending"}
+        code.state = "used"
+        return stub.issue_user_token(code.login, code.token)
+
+    def _refresh(self, refresh_token: str) -> dict[str, Any]:
+        login = self.stub.refresh_tokens.pop(refresh_token, None)
+        if login is None:
+            return {"error": "bad_refresh_token"}
+        return self.stub.issue_user_token(login)
+
+
+class UserHandler(_Handler):
+    def get(self) -> None:
+        record = self.stub.user_for(self.request.headers.get("Authorization"))
+        if record is None:
+            self.bad_credentials()
+        elif record.kind == "installation":
+            self.reply(403, {"message": "Resource not accessible by integration"})
+        else:
+            headers = {"X-OAuth-Scopes": record.scopes} if record.kind == "oauth" else {}
+            self.reply(200, {"login": record.login, "id": 1, "type": "User"}, headers)
+
+
+class RepoHandler(_Handler):
+    def get(self, owner: str, name: str) -> None:
+        record = self.stub.user_for(self.request.headers.get("Authorization"))
+        if record is None:
+            self.bad_credentials()
+            return
+        with self.stub.lock:
+            repo = self.stub.repos.get(f"{owner}/{name}")
+        if repo is None:
+            self.not_found()
+            return
+        body = _repo_json(self.stub, repo)
+        if record.kind != "installation":
+            push = record.login == owner or record.login in repo.pushers
+            body["permissions"] = {
+                "admin": record.login == owner,
+                "maintain": record.login == owner,
+                "push": push,
+                "triage": push,
+                "pull": True,
+            }
+        self.reply(200, body)
+
+
+class ForkHandler(_Handler):
+    def post(self, owner: str, name: str) -> None:
+        record = self.stub.user_for(self.request.headers.get("Authorization"))
+        if record is None or record.login is None:
+            self.bad_credentials()
+            return
+        with self.stub.lock:
+            if f"{owner}/{name}" not in self.stub.repos:
+                self.not_found()
+                return
+            fork = Repo(record.login, name, {record.login})
+            self.stub.repos[f"{fork.owner}/{fork.name}"] = fork
+            self.stub.forks.append(f"{fork.owner}/{fork.name}")
+        self.reply(202, _repo_json(self.stub, fork))
+
+
+class InstallationHandler(_Handler):
+    def get(self, owner: str, name: str) -> None:
+        if self.stub.verify_app_jwt(self.request.headers.get("Authorization")) is None:
+            self.reply(401, {"message": "A JSON web token could not be decoded"})
+            return
+        with self.stub.lock:
+            repo = self.stub.repos.get(f"{owner}/{name}")
+        if repo is None or repo.installation is None:
+            self.not_found()
+            return
+        self.reply(
+            200,
+            {"id": repo.installation, "app_id": int(self.stub.app_id), "account": {"login": owner}},
+        )
+
+
+class AccessTokensHandler(_Handler):
+    def post(self, installation: str) -> None:
+        stub = self.stub
+        if stub.verify_app_jwt(self.request.headers.get("Authorization")) is None:
+            self.reply(401, {"message": "A JSON web token could not be decoded"})
+            return
+        try:
+            wanted = json.loads(self.request.body or b"{}").get("repositories", [])
+        except ValueError:
+            wanted = []
+        with stub.lock:
+            installed = [r.name for r in stub.repos.values() if r.installation == int(installation)]
+            if not installed:
+                self.not_found()
+                return
+            if any(name not in installed for name in wanted):
+                self.reply(422, {"message": "There is at least one repository that does not exist"})
+                return
+            token = stub.next_installation_token or new_token("ghs")
+            stub.next_installation_token = None
+            expires = time.time() + stub.installation_token_ttl
+            stub.tokens[token] = Token(
+                None,
+                "installation",
+                expires_at=expires,
+                installation=int(installation),
+                repositories=list(wanted or installed),
+            )
+        expires_at = dt.datetime.fromtimestamp(expires, dt.timezone.utc)
+        self.reply(
+            201,
+            {
+                "token": token,
+                "expires_at": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "permissions": {"contents": "write", "metadata": "read"},
+                "repository_selection": "selected",
+            },
+        )
+
+
+class HubUserHandler(_Handler):
+    def get(self) -> None:
+        stub = self.stub
+        if self.request.headers.get("Authorization") != f"token {stub.hub_api_token}":
+            self.reply(403, {"status": 403, "message": "Forbidden"})
+            return
+        with stub.lock:
+            stub.hub_reads += 1
+            body: dict[str, Any] = {"kind": "user", "name": stub.hub_user, "admin": False}
+            if stub.auth_state is not None:
+                body["auth_state"] = dict(stub.auth_state)
+        self.reply(200, body)
+
+
+def _repo_json(stub: GitHubStub, repo: Repo) -> dict[str, Any]:
+    full_name = f"{repo.owner}/{repo.name}"
+    return {
+        "full_name": full_name,
+        "name": repo.name,
+        "owner": {"login": repo.owner},
+        "private": False,
+        "html_url": f"{stub.url}/{full_name}",
+        "clone_url": f"{stub.url}/{full_name}.git",
+    }
+
+
+def _routes(stub: GitHubStub) -> list[tuple[str, type[_Handler], dict[str, Any]]]:
+    kwargs = {"stub": stub}
+    part = r"([A-Za-z0-9_.-]+)"
+    return [
+        (r"/login/device/code", DeviceCodeHandler, kwargs),
+        (r"/login/oauth/access_token", AccessTokenHandler, kwargs),
+        (r"/user", UserHandler, kwargs),
+        (rf"/repos/{part}/{part}/installation", InstallationHandler, kwargs),
+        (rf"/repos/{part}/{part}/forks", ForkHandler, kwargs),
+        (rf"/repos/{part}/{part}", RepoHandler, kwargs),
+        (r"/app/installations/([0-9]+)/access_tokens", AccessTokensHandler, kwargs),
+        (r"/hub/api/user", HubUserHandler, kwargs),
+    ]

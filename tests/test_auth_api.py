@@ -1,0 +1,324 @@
+"""Signing in through the REST API of a real Jupyter server (pytest-jupyter), with the real git
+server as the remote and the local GitHub stand-in for OAuth and the REST API."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from jupyter_gitsync.app import EVENT_SCHEMA_ID, GitSync
+from tests.github_stub import GitHubStub
+from tests.gitserver import GitHTTPServer
+from tests.helpers import async_wait_until, git, ref_or_none, show
+
+BRANCH = "gitsync/tester"
+_ENV = (
+    "GITSYNC_TOKEN",
+    "GITHUB_TOKEN",
+    "JUPYTERHUB_API_URL",
+    "JUPYTERHUB_API_TOKEN",
+    "GITSYNC_CLIENT_ID",
+    "GITSYNC_GITHUB_URL",
+    "GITSYNC_GITHUB_API_URL",
+    "GITSYNC_GITHUB_APP_ID",
+    "GITSYNC_GITHUB_APP_PRIVATE_KEY_PATH",
+)
+
+
+@pytest.fixture
+def github() -> Iterator[GitHubStub]:
+    stub = GitHubStub().start()
+    stub.interval = 0  # poll at once: the stub is local (GitHub itself says 5 s)
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture
+def override() -> dict[str, str]:
+    """GitSync settings a test replaces; `{github}` is the stub's URL."""
+    return {}
+
+
+@pytest.fixture
+def env_token() -> bool:
+    """Whether the server gets the test's token as GITSYNC_TOKEN; by default it has no token
+    and the user signs in from the UI."""
+    return False
+
+
+@pytest.fixture
+def jp_root_dir(workspace: Path) -> Path:
+    return workspace
+
+
+@pytest.fixture
+def jp_server_config(
+    remote_url: str,
+    github: GitHubStub,
+    override: dict[str, str],
+    env_token: bool,
+    token: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, Any]:
+    for name in _ENV:
+        monkeypatch.delenv(name, raising=False)
+    if env_token:
+        monkeypatch.setenv("GITSYNC_TOKEN", token)
+    settings: dict[str, Any] = {
+        "remote_url": remote_url,
+        "branch": BRANCH,
+        "commit_delay_seconds": 0.2,
+        "push_interval_seconds": 0.0,
+        "retry_initial_seconds": 0.2,
+        "retry_max_seconds": 1.0,
+        "client_id": github.client_id,
+        "github_url": github.url,
+        "github_api_url": github.url,
+    }
+    settings.update({k: v.format(github=github.url) for k, v in override.items()})
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"jupyter_gitsync": True},
+            "allow_unauthenticated_access": False,
+        },
+        "GitSync": settings,
+    }
+
+
+@pytest.fixture
+def extension(jp_serverapp: Any) -> GitSync:
+    point = jp_serverapp.extension_manager.extensions["jupyter_gitsync"].extension_points
+    app = point["jupyter_gitsync"].app
+    assert isinstance(app, GitSync)
+    return app
+
+
+@pytest.fixture
+def events(jp_serverapp: Any) -> list[dict[str, Any]]:
+    received: list[dict[str, Any]] = []
+
+    async def listener(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        received.append(dict(data))
+
+    jp_serverapp.event_logger.add_listener(schema_id=EVENT_SCHEMA_ID, listener=listener)
+    return received
+
+
+class Api:
+    """jp_fetch for our routes; keeps every answer body for the hygiene check."""
+
+    def __init__(self, jp_fetch: Any) -> None:
+        self.fetch = jp_fetch
+        self.answers: list[str] = []
+
+    async def call(self, method: str, *path: str) -> tuple[int, dict[str, Any]]:
+        body = "" if method == "POST" else None
+        try:
+            response = await self.fetch("gitsync", *path, method=method, body=body)
+        except HTTPClientError as exc:
+            assert exc.response is not None
+            text = exc.response.body.decode()
+            self.answers.append(text)
+            return exc.code, json.loads(text)
+        text = response.body.decode()
+        self.answers.append(text)
+        return response.code, json.loads(text)
+
+    async def get(self, *path: str) -> dict[str, Any]:
+        code, body = await self.call("GET", *path)
+        assert code == 200, body
+        return body
+
+    async def state_is(self, *states: str) -> dict[str, Any] | None:
+        current = await self.get("status")
+        return current if current["state"] in states else None
+
+
+async def start(jp_serverapp: Any) -> None:
+    """pytest-jupyter does not run the server's post-start hook; run it as the server would."""
+    await jp_serverapp.extension_manager.start_all_extensions()
+
+
+def files_holding(root: Path, secret: str) -> list[Path]:
+    return [
+        path
+        for path in root.rglob("*")
+        if path.is_file() and not path.is_symlink() and secret.encode() in path.read_bytes()
+    ]
+
+
+async def test_sign_in_from_the_ui_pushes_every_snapshot_made_meanwhile(
+    jp_serverapp: Any,
+    jp_fetch: Any,
+    extension: GitSync,
+    events: list[dict[str, Any]],
+    workspace: Path,
+    git_server: GitHTTPServer,
+    remote: str,
+    token: str,
+    github: GitHubStub,
+    jp_logging_stream: Any,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    api = Api(jp_fetch)
+    logins: list[str] = []
+    extension.auth.on_login.append(logins.append)
+    base = git(workspace, "rev-parse", "HEAD")
+    await start(jp_serverapp)
+
+    # No token anywhere: snapshots are kept locally, one after the other.
+    (workspace / "first.txt").write_text("first")
+    first = await async_wait_until(lambda: _more(api, None), what="a local snapshot")
+    assert first["error"]["kind"] == "auth"
+    (workspace / "second.txt").write_text("second")
+    later = await async_wait_until(lambda: _more(api, first), what="another snapshot")
+    assert later["state"] == "auth-required"
+    assert ref_or_none(git_server.repo_path(remote), f"refs/heads/{BRANCH}") is None
+
+    nobody = await api.get("auth")
+    assert nobody["signed_in"] is False and nobody["provider"] is None
+    assert nobody["sign_in_available"] is True and nobody["device_flow"] is None
+
+    # The user signs in with the device flow.
+    code, started = await api.call("POST", "auth", "device")
+    assert code == 200
+    assert {"user_code", "verification_uri", "expires_in", "interval"} <= set(started)
+    assert started["verification_uri"] == f"{github.url}/login/device"
+    pending = await api.get("auth")
+    assert pending["device_flow"]["state"] == "pending"
+    assert pending["device_flow"]["user_code"] == started["user_code"]
+    github.approve(started["user_code"], login="ada", token=token)
+
+    synced = await async_wait_until(lambda: api.state_is("synced"), what="the push")
+    bare = git_server.repo_path(remote)
+    tip = ref_or_none(bare, f"refs/heads/{BRANCH}")
+    assert tip == synced["head"] == synced["remote_head"] and synced["unpushed_commits"] == 0
+    assert show(bare, tip, "first.txt") == b"first" and show(bare, tip, "second.txt") == b"second"
+    pushed = git(bare, "rev-list", "--first-parent", tip, f"^{base}").splitlines()
+    assert len(pushed) >= 2  # every snapshot made while signed out, not a squash
+
+    signed_in = await api.get("auth")
+    assert signed_in["signed_in"] is True and signed_in["provider"] == "device"
+    assert signed_in["login"] == "ada" and signed_in["scopes"] == ["repo"]
+    assert signed_in["device_flow"] is None
+    assert signed_in["repository"] is None and signed_in["can_push"] is None  # not GitHub
+    assert logins == ["ada"] and extension.auth.login == "ada"
+
+    # Sign out: the token is forgotten.
+    code, signed_out = await api.call("DELETE", "auth")
+    assert code == 200 and signed_out["signed_in"] is False
+    assert extension.credentials.token() is None
+
+    # The token is nowhere: logs, events, API answers, .git, the workspace, the remote.
+    secrets_ = [token, github.latest_code().device_code]
+    logs = jp_logging_stream.getvalue() + caplog.text
+    for secret in secrets_:
+        assert secret not in logs
+        assert secret not in json.dumps(events)
+        assert all(secret not in answer for answer in api.answers)
+        assert files_holding(tmp_path, secret) == []
+        assert files_holding(git_server.root, secret) == []
+    assert token not in git(workspace, "config", "--list")
+    assert token not in git(workspace, "remote", "-v")
+
+
+async def _more(api: Api, before: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The status once it is auth-required with more local snapshots than `before` had."""
+    current = await api.get("status")
+    floor = 0 if before is None else before["unpushed_commits"]
+    if current["state"] == "auth-required" and current["unpushed_commits"] > floor:
+        return current
+    return None
+
+
+@pytest.mark.parametrize(("act", "state"), [("deny", "denied"), ("expire", "expired")])
+async def test_a_denied_or_expired_sign_in_is_shown(
+    jp_serverapp: Any, jp_fetch: Any, github: GitHubStub, act: str, state: str
+) -> None:
+    api = Api(jp_fetch)
+    await start(jp_serverapp)
+    _, started = await api.call("POST", "auth", "device")
+    getattr(github, act)(started["user_code"])
+    shown = await async_wait_until(lambda: _flow_state(api, state), what=f"the {state} sign-in")
+    assert shown["signed_in"] is False
+    assert shown["device_flow"]["user_code"] == started["user_code"]
+    assert shown["device_flow"]["verification_uri"] == started["verification_uri"]
+    # a new attempt gets a new code
+    _, again = await api.call("POST", "auth", "device")
+    assert again["user_code"] != started["user_code"] and again["state"] == "pending"
+
+
+async def _flow_state(api: Api, state: str) -> dict[str, Any] | None:
+    answer = await api.get("auth")
+    flow = answer["device_flow"]
+    return answer if flow is not None and flow["state"] == state else None
+
+
+@pytest.mark.parametrize("override", [{"client_id": ""}])
+async def test_without_a_client_id_sign_in_says_how_to_set_it(
+    jp_serverapp: Any, jp_fetch: Any, github: GitHubStub
+) -> None:
+    api = Api(jp_fetch)
+    await start(jp_serverapp)
+    code, answer = await api.call("POST", "auth", "device")
+    assert code == 400
+    assert "GITSYNC_CLIENT_ID" in answer["message"] and "c.GitSync.client_id" in answer["message"]
+    assert (await api.get("auth"))["sign_in_available"] is False
+    assert github.requests == []
+
+
+@pytest.mark.parametrize("override", [{"remote_url": "{github}/octo/project.git"}])
+@pytest.mark.parametrize("env_token", [True])
+async def test_permission_check_and_fork_on_a_github_remote(
+    jp_serverapp: Any, jp_fetch: Any, extension: GitSync, github: GitHubStub, token: str
+) -> None:
+    github.add_user_token("ada", token=token)  # GITSYNC_TOKEN is ada's token on GitHub
+    github.add_repo("octo", "project")
+    api = Api(jp_fetch)
+    forks: list[str] = []
+    extension.auth.on_fork.append(forks.append)
+    await start(jp_serverapp)
+    described = await api.get("auth")
+    assert described["provider"] == "env" and described["login"] == "ada"
+    assert described["repository"] == "octo/project" and described["can_push"] is False
+    code, fork = await api.call("POST", "auth", "fork")
+    assert code == 202
+    assert fork["clone_url"] == f"{github.url}/ada/project.git"
+    assert forks == [fork["clone_url"]]
+    assert all(token not in answer for answer in api.answers)
+
+
+async def test_fork_of_a_remote_that_is_not_on_github_is_a_400(
+    jp_serverapp: Any, jp_fetch: Any
+) -> None:
+    api = Api(jp_fetch)
+    await start(jp_serverapp)
+    code, answer = await api.call("POST", "auth", "fork")
+    assert code == 400 and "cannot be forked" in answer["message"]
+
+
+async def test_auth_endpoints_need_authentication(jp_serverapp: Any, jp_fetch: Any) -> None:
+    await start(jp_serverapp)
+    for method, path in (
+        ("GET", ("auth",)),
+        ("DELETE", ("auth",)),
+        ("POST", ("auth", "device")),
+        ("POST", ("auth", "fork")),
+    ):
+        with pytest.raises(HTTPClientError) as caught:
+            await jp_fetch(
+                "gitsync",
+                *path,
+                method=method,
+                body="" if method == "POST" else None,
+                headers={"Authorization": ""},
+            )
+        assert caught.value.code == 403
