@@ -20,7 +20,14 @@ from typing import Any, TypeVar
 
 from . import filters, origin, restore
 from .auth import Credentials
-from .errors import AuthRequired, ConfigError, GitSyncError, PushRejected, redact
+from .errors import (
+    AuthRequired,
+    ConfigError,
+    GitSyncError,
+    PermissionDenied,
+    PushRejected,
+    redact,
+)
 from .repo import Heads, SyncRepo
 from .state import MAX_LISTED_PATHS, State, Status
 from .watcher import ChangeSet, Watcher
@@ -30,6 +37,7 @@ T = TypeVar("T")
 
 _FAILURE_STATES = {
     AuthRequired.kind: State.AUTH_REQUIRED,
+    PermissionDenied.kind: State.AUTH_REQUIRED,  # the user must act: get access, or fork
     PushRejected.kind: State.CONFLICT,
     "network": State.OFFLINE,
 }
@@ -67,10 +75,15 @@ class SyncEngine:
         config: EngineConfig,
         credentials: Credentials,
         emit: Callable[[dict[str, Any]], None] = lambda data: None,
+        preflight: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.config = config
         self.credentials = credentials
         self._emit = emit
+        # Checked before the first push to a remote (e.g. may this user push there?); raises
+        # a GitSyncError to say why not.
+        self._preflight = preflight
+        self._preflight_done = False
         self.status = Status(state=State.STARTING, branch=config.branch)
         self._state_since = time.monotonic()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gitsync-git")
@@ -257,6 +270,41 @@ class SyncEngine:
 
         return await self._run_job(job)
 
+    async def set_remote(self, url: str) -> None:
+        """Push to `url` from now on (e.g. the user's fork of a repository they cannot push to)."""
+
+        async def job() -> None:
+            assert self._repo is not None
+            self._url = origin.normalise(url)
+            self.status.remote_url = self._url
+            self._repo.switch_branch(self._repo.branch)  # forget what the old remote had
+            self._remote_checked = False
+            self._preflight_done = False
+            self._push_error = None
+            self._publish()
+
+        await self._run_job(job)
+
+    async def adopt_branch(self, branch: str) -> None:
+        """Sync to `branch` from now on (the user's GitHub login became known after sign-in):
+        unpushed snapshots move along, and the remote's snapshots of that branch are restored
+        and merged as at start-up."""
+        repo, url = self._repo, self._url
+        if repo is None or url is None or branch == repo.branch:
+            return
+
+        async def job() -> None:
+            await self._snapshot(full=True)
+            await self._git(repo.rename_branch, branch)
+            self.status.branch = self.config.branch = branch
+            self._remote_checked = False
+            if self.config.restore_on_start:
+                await self._restore_on_start()
+            else:
+                await self._refresh()
+
+        await self._run_job(job)
+
     async def resume(self, branch: str) -> dict[str, Any]:
         """Save and push the current work, then switch to `branch` and restore it."""
         repo, url = self._repo, self._url
@@ -368,7 +416,7 @@ class SyncEngine:
         error = self._push_error
         if error is None:
             return self._last_push + self.config.push_interval_seconds
-        if isinstance(error, AuthRequired):
+        if isinstance(error, (AuthRequired, PermissionDenied)):
             # Retrying a refused token helps nobody (and GitHub may lock it); wait for a new one.
             return 0.0 if self.credentials.epoch != self._failed_epoch else None
         backoff = min(
@@ -420,12 +468,15 @@ class SyncEngine:
         self._last_attempt = time.monotonic()
         epoch = self.credentials.epoch
         try:
+            if self._preflight is not None and not self._preflight_done:
+                await self._preflight()
+                self._preflight_done = True
             await self._git(self._repo.push, self._url, self._token)
         except GitSyncError as exc:
             exc.message = redact(exc.message, self.credentials.secrets())
             self._push_error = exc
             self._failures += 1
-            if isinstance(exc, AuthRequired):
+            if isinstance(exc, (AuthRequired, PermissionDenied)):
                 self._failed_epoch = epoch
                 # A provider that can get a fresh token (the hub, a refresh) does so now.
                 await self._git(self.credentials.refused)

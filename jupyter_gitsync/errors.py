@@ -59,6 +59,12 @@ class RemoteNotFound(GitSyncError):
     kind = "not-found"
 
 
+class PermissionDenied(GitSyncError):
+    """The signed-in user may not push to the remote; forking it is the way on."""
+
+    kind = "permission"
+
+
 class PushRejected(GitSyncError):
     """The remote refused the update, e.g. because the branch moved on since our last push."""
 

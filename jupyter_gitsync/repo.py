@@ -123,6 +123,17 @@ class SyncRepo:
         self.tracking_ref = f"refs/gitsync/remote/{branch}"
         self._remote_known = False
 
+    def rename_branch(self, branch: str) -> None:
+        """Sync to `branch` from now on, taking along local snapshots that were never pushed."""
+        tip = self._tip()
+        never_pushed = self._ref_target(self.tracking_ref) is None
+        old = self.repo.references.get(self.sync_ref)
+        self.switch_branch(branch)
+        if tip is not None and self._tip() is None:
+            self.repo.references.create(self.sync_ref, tip)
+            if never_pushed and old is not None:
+                old.delete()
+
     # -- opening -------------------------------------------------------------------------
 
     def _open_or_init(self) -> pygit2.Repository:

@@ -40,8 +40,8 @@ def github() -> Iterator[GitHubStub]:
 
 
 @pytest.fixture
-def override() -> dict[str, str]:
-    """GitSync settings a test replaces; `{github}` is the stub's URL."""
+def override() -> dict[str, str | None]:
+    """GitSync settings a test replaces; `{github}` is the stub's URL; None unsets one."""
     return {}
 
 
@@ -61,7 +61,7 @@ def jp_root_dir(workspace: Path) -> Path:
 def jp_server_config(
     remote_url: str,
     github: GitHubStub,
-    override: dict[str, str],
+    override: dict[str, str | None],
     env_token: bool,
     token: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -81,7 +81,9 @@ def jp_server_config(
         "github_url": github.url,
         "github_api_url": github.url,
     }
-    settings.update({k: v.format(github=github.url) for k, v in override.items()})
+    settings.update({k: v.format(github=github.url) for k, v in override.items() if v is not None})
+    for unset in [k for k, v in override.items() if v is None]:
+        settings.pop(unset)  # None: leave the setting at its default
     return {
         "ServerApp": {
             "jpserver_extensions": {"jupyter_gitsync": True},
@@ -289,11 +291,58 @@ async def test_permission_check_and_fork_on_a_github_remote(
     described = await api.get("auth")
     assert described["provider"] == "env" and described["login"] == "ada"
     assert described["repository"] == "octo/project" and described["can_push"] is False
+    # Before the first push the engine asks, and says so in plain words.
+    (extension.engine.config.workspace / "work.txt").write_text("mine")
+    refused = await async_wait_until(lambda: _error_kind(api, "permission"), what="the check")
+    assert refused["state"] == "auth-required"
+    assert "cannot push to octo/project" in refused["error"]["message"]
+    assert "Fork" in refused["error"]["message"]
     code, fork = await api.call("POST", "auth", "fork")
     assert code == 202
     assert fork["clone_url"] == f"{github.url}/ada/project.git"
     assert forks == [fork["clone_url"]]
+    # the engine now syncs to the fork
+    moved = await async_wait_until(
+        lambda: _remote_is(api, fork["clone_url"]), what="the switch to the fork"
+    )
+    assert moved["error"] is None or moved["error"]["kind"] != "permission"
     assert all(token not in answer for answer in api.answers)
+
+
+async def _error_kind(api: Api, kind: str) -> dict[str, Any] | None:
+    current = await api.get("status")
+    return current if (current["error"] or {}).get("kind") == kind else None
+
+
+async def _remote_is(api: Api, url: str) -> dict[str, Any] | None:
+    current = await api.get("status")
+    return current if current["remote_url"] == url else None
+
+
+@pytest.mark.parametrize("override", [{"branch": None}])
+async def test_signing_in_moves_syncing_to_the_users_own_branch(
+    jp_serverapp: Any,
+    jp_fetch: Any,
+    workspace: Path,
+    git_server: GitHTTPServer,
+    remote: str,
+    token: str,
+    github: GitHubStub,
+) -> None:
+    api = Api(jp_fetch)
+    await start(jp_serverapp)
+    (workspace / "before-sign-in.txt").write_text("kept")
+    await async_wait_until(lambda: _more(api, None), what="a local snapshot")
+    assert (await api.get("status"))["branch"] != "gitsync/ada"
+    _, started = await api.call("POST", "auth", "device")
+    github.approve(started["user_code"], login="ada", token=token)
+    synced = await async_wait_until(lambda: api.state_is("synced"), what="the push")
+    assert synced["branch"] == "gitsync/ada"
+    bare = git_server.repo_path(remote)
+    assert show(bare, "refs/heads/gitsync/ada", "before-sign-in.txt") == b"kept"
+    # the snapshots made before the login was known were never pushed under another name
+    branches = git(bare, "for-each-ref", "--format=%(refname)", "refs/heads/")
+    assert branches.split() == ["refs/heads/gitsync/ada", "refs/heads/main"]
 
 
 async def test_fork_of_a_remote_that_is_not_on_github_is_a_400(
