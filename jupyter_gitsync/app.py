@@ -91,6 +91,12 @@ class GitSync(ExtensionApp):
         help="Restore the workspace from the sync branch when the server starts (see the"
         " README's restore cases). Env: GITSYNC_RESTORE (0/false/no/off: do not).",
     )
+    rescan_interval_seconds = Float(
+        600.0,
+        config=True,
+        help="Every so often the whole workspace is scanned (cheap: unchanged files are not"
+        " reread), to catch any change the watcher missed.",
+    )
     shutdown_timeout_seconds = Float(
         20.0,
         config=True,
@@ -206,6 +212,7 @@ class GitSync(ExtensionApp):
             enabled=self.enabled,
             restore_on_start=self.restore_on_start,
             binder_repo_url=os.environ.get("BINDER_REPO_URL"),
+            rescan_interval_seconds=self.rescan_interval_seconds,
         )
         self.auth = AuthService.from_settings(
             github=GitHubSettings(self.github_url, self.github_api_url),

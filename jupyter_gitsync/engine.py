@@ -34,6 +34,7 @@ from .watcher import ChangeSet, Watcher
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+TWO_SESSIONS_WINDOW = 600.0  # two divergences this close: another live session on the branch
 
 _FAILURE_STATES = {
     AuthRequired.kind: State.AUTH_REQUIRED,
@@ -58,6 +59,8 @@ class EngineConfig:
     max_file_size_bytes: int = filters.DEFAULT_MAX_FILE_SIZE_BYTES
     enabled: bool = True
     restore_on_start: bool = True
+    rescan_interval_seconds: float = 600.0
+    pack_every_snapshots: int = 50
     binder_repo_url: str | None = None
     watch: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -110,6 +113,8 @@ class SyncEngine:
         self._force: list[asyncio.Future[dict[str, Any]]] = []
         self._jobs: list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = []
         self._progress_at = 0.0
+        self._divergences: list[float] = []  # when the remote branch moved under us
+        self._last_full_scan = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -133,6 +138,8 @@ class SyncEngine:
             log.warning("gitsync: shutdown flush did not finish in %.0f s", timeout)
         except Exception:
             log.exception("gitsync: shutdown flush failed")
+        if self._repo is not None:
+            self._executor.submit(self._repo.close)
         self._executor.shutdown(wait=False)
 
     async def _flush(self) -> None:
@@ -402,6 +409,12 @@ class SyncEngine:
                     await self._push()
                     return
                 timeout = due_push - now
+            # A safety rescan now and then catches whatever the watcher may have missed.
+            due_scan = self._last_full_scan + self.config.rescan_interval_seconds
+            if due_scan <= now:
+                await self._snapshot(full=True)
+                return
+            timeout = due_scan - now if timeout is None else min(timeout, due_scan - now)
         self._wake.clear()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
@@ -443,7 +456,9 @@ class SyncEngine:
     async def _snapshot(self, full: bool) -> None:
         assert self._repo is not None
         paths = self._changes.drain()
-        full = full or self._rescan_next
+        full = full or self._rescan_next or self._changes.take_rescan()
+        if full:
+            self._last_full_scan = time.monotonic()
         self._scan_all = False
         self._busy = State.SNAPSHOTTING
         self._publish()
@@ -453,6 +468,8 @@ class SyncEngine:
             self._rescan_next = False
             if snapshot is not None:
                 log.info("gitsync: snapshot of %d paths", snapshot.paths)
+            if self._repo.snapshots_since_pack >= self.config.pack_every_snapshots:
+                await self._git(self._repo.maintain)
         except GitSyncError as exc:
             log.warning("gitsync: snapshot failed: %s", exc.message)
             self._snapshot_error = exc
@@ -471,7 +488,14 @@ class SyncEngine:
             if self._preflight is not None and not self._preflight_done:
                 await self._preflight()
                 self._preflight_done = True
-            await self._git(self._repo.push, self._url, self._token)
+            try:
+                await self._git(self._repo.push, self._url, self._token)
+            except PushRejected:
+                # The remote branch moved on elsewhere (another tab, pod or session): merge
+                # its snapshots in and push again; never force.
+                if not await self._reconcile():
+                    raise
+                await self._git(self._repo.push, self._url, self._token)
         except GitSyncError as exc:
             exc.message = redact(exc.message, self.credentials.secrets())
             self._push_error = exc
@@ -491,6 +515,32 @@ class SyncEngine:
         finally:
             self._busy = None
         await self._refresh()
+
+    async def _reconcile(self) -> bool:
+        """Merge the remote's new snapshots into this workspace, as a restore does: changes to
+        files the user has not touched arrive, a file changed on both sides keeps this
+        workspace's version and the remote's goes to a rescue branch. True if there is now
+        something to push."""
+        assert self._repo is not None and self._url is not None
+        result = await self._git(
+            restore.restore, self._repo, self._url, self._token, self._progress_threadsafe
+        )
+        log.info("gitsync: the remote branch had moved on: %s", result.case)
+        now = time.monotonic()
+        self._divergences = [t for t in self._divergences if now - t < TWO_SESSIONS_WINDOW]
+        self._divergences.append(now)
+        notice = result.notice()
+        if len(self._divergences) >= 2:
+            notice = notice or {"kind": "shared-branch", "paths": [], "branch": None}
+            notice["message"] = (
+                f"Another session is writing to {self._repo.branch} at the same time (its"
+                " snapshots keep arriving here). Both are kept, but edits to the same file"
+                " may bounce between them; close one, or resume it from another branch. "
+                + (notice.get("message") or "")
+            ).strip()
+        if notice is not None:
+            self.status.notice = notice
+        return result.case not in ("up-to-date", "nothing-to-restore")
 
     def _token(self) -> str | None:
         return self.credentials.token()

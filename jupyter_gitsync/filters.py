@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
@@ -53,3 +54,56 @@ def as_ignore_rules(excludes: Iterable[str]) -> str:
 def too_large(size: int, limit: int) -> bool:
     """True for a file that GitHub (and our limit) would not take."""
     return limit > 0 and size > limit
+
+
+# Files that hold credentials by name. GitHub's push protection refuses pushes that carry
+# secrets, so committing one would block every later push too.
+SECRET_FILE_PATTERNS: tuple[str, ...] = (
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    ".git-credentials",
+    ".netrc",
+    ".pgpass",
+    "credentials.json",
+)
+_SECRET_CONTENT = re.compile(
+    rb"(?P<github>\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})\b)"
+    rb"|(?P<aws>\b(?:AKIA|ASIA)[0-9A-Z]{16}\b)"
+    rb"|(?P<google>\bAIza[0-9A-Za-z_\-]{35}\b)"
+    rb"|(?P<slack>\bxox[abposr]-[0-9A-Za-z-]{10,}\b)"
+    rb"|(?P<private_key>-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----)"
+)
+_SECRET_NAMES = {
+    "github": "a GitHub token",
+    "aws": "an AWS access key",
+    "google": "a Google API key",
+    "slack": "a Slack token",
+    "private_key": "a private key",
+}
+SECRET_SCAN_BYTES = 8 * 1024 * 1024  # scan this much of each file; secrets sit near the top
+
+
+def secret_file_reason(relpath: str) -> str | None:
+    """Why a file must not be synced because of its name, or None."""
+    name = relpath.rsplit("/", 1)[-1]
+    if name in (".env.example", ".env.sample", ".env.template"):
+        return None
+    if any(fnmatchcase(name, pattern) for pattern in SECRET_FILE_PATTERNS):
+        return "looks like a credentials file"
+    return None
+
+
+def secret_content_reason(content: bytes) -> str | None:
+    """Why content must not be synced because it holds something shaped like a secret."""
+    match = _SECRET_CONTENT.search(content)
+    if match is None:
+        return None
+    return f"contains what looks like {_SECRET_NAMES[match.lastgroup or 'github']}"

@@ -8,19 +8,23 @@ stash are never written.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
+import shutil
 import stat
+import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pygit2
 from pygit2.enums import CheckoutStrategy, DiffOption
 
-from . import _native, filters
+from . import _native, filters, notebooks
 from .errors import (
     AuthRequired,
     ConfigError,
@@ -111,7 +115,10 @@ class SyncRepo:
         self.skipped: dict[str, str] = {}
         self.repo = self._open_or_init()
         self.index_path = Path(self.repo.path) / "gitsync" / "index"
+        self._engine_lock = self._lock_engine()
+        self._remove_stale_locks()
         self.index = self._load_index()
+        self.snapshots_since_pack = 0
         _native.add_ignore_rules(self.repo, filters.as_ignore_rules(self.excludes))
         self._remote_known = False
         self.default_branch: str | None = None
@@ -148,6 +155,54 @@ class SyncRepo:
             raise WorkspaceError(
                 f"Cannot open or create a git repository in {self.workspace}: {exc}"
             ) from exc
+
+    def _lock_engine(self) -> IO[bytes]:
+        """One engine per repository: an exclusive lock the OS drops when the process dies
+        (even by kill -9), so a crashed session never blocks the next one. Held as long as
+        this object lives."""
+        path = self.index_path.parent / "engine.lock"
+        try:
+            path.parent.mkdir(exist_ok=True)
+            handle = path.open("ab")
+        except OSError as exc:
+            raise WorkspaceError(f"Cannot write to {path.parent}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise ConfigError(
+                "Another Jupyter server is already syncing this workspace; this one will not,"
+                " so that they do not write over each other."
+            ) from None
+        return handle
+
+    def close(self) -> None:
+        """Release the engine lock (the OS also does when the process ends)."""
+        self._engine_lock.close()
+
+    def _remove_stale_locks(self) -> None:
+        """Lock files of ours that a killed process left behind. We hold the engine lock, so
+        no live process of ours is writing them; the user's own locks are not ours to touch."""
+        gitdir = Path(self.repo.path)
+        candidates = [self.index_path.with_name("index.lock")]
+        for ref in (self.sync_ref, self.tracking_ref):
+            candidates.append(gitdir / f"{ref}.lock")
+        for lock in candidates:
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+                log.warning("gitsync: removed a stale lock left by a stopped process: %s", lock)
+
+    def maintain(self) -> None:
+        """Pack loose objects now and then, so that .git stays bounded (100 saves of a large
+        notebook are 100 loose copies until packed, and packed they delta to little). Uses the
+        git CLI's own maintenance when git is installed."""
+        git = shutil.which("git")
+        if git is None:
+            return
+        env = {**os.environ, "GIT_DIR": self.repo.path}
+        for command in (["repack", "-d", "-q"], ["gc", "--auto", "--quiet"]):
+            subprocess.run([git, *command], env=env, capture_output=True, check=False)
+        self.snapshots_since_pack = 0
 
     def _load_index(self) -> pygit2.Index:
         try:
@@ -260,6 +315,12 @@ class SyncRepo:
             limit_mb = self.max_file_size_bytes / 1e6
             self.skipped[relpath] = f"larger than {limit_mb:g} MB"
             return
+        secret = filters.secret_file_reason(relpath) if not tracked else None
+        if secret is None and stat.S_ISREG(st.st_mode):
+            secret = self._secret_in(full)
+        if secret is not None:
+            self.skipped[relpath] = secret
+            return
         try:
             self.index.add(relpath)
         except (pygit2.GitError, ValueError) as exc:
@@ -272,6 +333,14 @@ class SyncRepo:
             self._unstage(relpath)
             return
         self.skipped.pop(relpath, None)
+
+    @staticmethod
+    def _secret_in(path: Path) -> str | None:
+        try:
+            with path.open("rb") as handle:
+                return filters.secret_content_reason(handle.read(filters.SECRET_SCAN_BYTES))
+        except OSError:
+            return None  # index.add reports unreadable files
 
     def _stage_tree(self, relpath: str) -> None:
         """A directory appeared or moved in: stage what is in it (and drop a file it replaced)."""
@@ -318,6 +387,7 @@ class SyncRepo:
         committer = pygit2.Signature(SIGNATURE_NAME, SIGNATURE_EMAIL)
         oid = self.repo.create_commit(None, signature, committer, message, tree, parents)
         self.repo.references.create(self.sync_ref, oid, force=True)
+        self.snapshots_since_pack += 1
         log.debug("snapshot %s: %s", oid, message)
         return Snapshot(commit=str(oid), message=message, paths=touched)
 
@@ -507,11 +577,15 @@ class SyncRepo:
         index = self.repo.merge_trees(ancestor or self._empty_tree(), trees[0], trees[1])
         conflicts: list[str] = []
         if index.conflicts is not None:
-            for _, mine, _theirs in list(index.conflicts):
-                path = (mine or _theirs).path
-                conflicts.append(path)
+            for base_entry, mine, other in list(index.conflicts):
+                path = (mine or other).path
                 del index.conflicts[path]
-                if mine is not None:
+                merged = self._merge_notebook(base_entry, mine, other)
+                if merged is not None:
+                    index.add(merged)
+                    continue
+                conflicts.append(path)
+                if mine is not None:  # keep this workspace's version whole
                     index.add(pygit2.IndexEntry(mine.path, mine.id, mine.mode))
         tree = index.write_tree(self.repo)
         message = (
@@ -523,6 +597,23 @@ class SyncRepo:
         author = pygit2.Signature(*self._author())
         commit = self.repo.create_commit(None, author, committer, message, tree, [ours, theirs])
         return Merged(commit=commit, conflicts=sorted(conflicts))
+
+    def _merge_notebook(
+        self,
+        base: pygit2.IndexEntry | None,
+        mine: pygit2.IndexEntry | None,
+        other: pygit2.IndexEntry | None,
+    ) -> pygit2.IndexEntry | None:
+        """Both sides changed a notebook: merge its cells, or None if they really conflict."""
+        if mine is None or other is None or not mine.path.endswith(".ipynb"):
+            return None
+        blobs = [self.repo[e.id].peel(pygit2.Blob).data if e else None for e in (base, mine)]
+        merged = notebooks.merge(
+            blobs[0], blobs[1] or b"", self.repo[other.id].peel(pygit2.Blob).data
+        )
+        if merged is None:
+            return None
+        return pygit2.IndexEntry(mine.path, self.repo.create_blob(merged), mine.mode)
 
     def _empty_tree(self) -> pygit2.Tree:
         return self.repo[self.repo.TreeBuilder().write()].peel(pygit2.Tree)

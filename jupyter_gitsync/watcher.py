@@ -29,6 +29,22 @@ class ChangeSet:
         self._paths: set[str] = set()
         self._on_first_change = on_first_change
         self.last_change = 0.0  # time.monotonic() of the latest change
+        self.rescan = False
+
+    def request_rescan(self) -> None:
+        """Events were lost (the kernel's queue overflowed): the next snapshot scans it all."""
+        with self._lock:
+            was_empty = not self._paths and not self.rescan
+            self.rescan = True
+            self.last_change = time.monotonic()
+        if was_empty:
+            self._on_first_change()
+
+    def take_rescan(self) -> bool:
+        """Whether a full scan was asked for since the last call."""
+        with self._lock:
+            wanted, self.rescan = self.rescan, False
+        return wanted
 
     def add(self, paths: Iterable[str]) -> None:
         """Record changed paths; the first change after a drain wakes the engine."""
@@ -56,7 +72,7 @@ class ChangeSet:
 
     def __bool__(self) -> bool:
         with self._lock:
-            return bool(self._paths)
+            return bool(self._paths) or self.rescan
 
 
 class _Handler(FileSystemEventHandler):
@@ -86,16 +102,35 @@ class _Handler(FileSystemEventHandler):
             self._changes.add(relative)
 
 
+class _OverflowAlarm(logging.Handler):
+    """watchdog only logs when the kernel's inotify queue overflows (events are lost then);
+    this turns that log record into a request for a full rescan."""
+
+    def __init__(self, changes: ChangeSet) -> None:
+        super().__init__(logging.WARNING)
+        self._changes = changes
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self._changes.request_rescan()
+
+
+_WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
+
+
 class Watcher:
     """Watches the workspace recursively (inotify on Linux) and fills a ChangeSet."""
 
     def __init__(self, root: Path, excludes: Iterable[str], changes: ChangeSet) -> None:
         self._root = root
         self._handler = _Handler(root, tuple(excludes), changes)
+        self._alarm = _OverflowAlarm(changes)
         self._observer: Observer | None = None  # type: ignore[valid-type]
 
     def start(self) -> None:
         """Start watching; events arrive on watchdog's own thread."""
+        for name in _WATCHDOG_LOGGERS:
+            logging.getLogger(name).addHandler(self._alarm)
         observer = Observer()
         observer.schedule(self._handler, str(self._root), recursive=True)
         observer.daemon = True
@@ -104,6 +139,8 @@ class Watcher:
 
     def stop(self) -> None:
         """Stop watching and wait for watchdog's thread to end."""
+        for name in _WATCHDOG_LOGGERS:
+            logging.getLogger(name).removeHandler(self._alarm)
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=5)
