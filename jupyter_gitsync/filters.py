@@ -24,8 +24,9 @@ DEFAULT_MAX_FILE_SIZE_BYTES = 50 * 1024 * 1024
 
 
 def is_git_internal(relpath: str) -> bool:
-    """True for the repository's own `.git` directory and anything in it."""
-    return relpath == ".git" or relpath.startswith(".git/")
+    """True for a `.git` directory or file at any depth (the repository's own, or that of a
+    repository nested in the workspace) and anything in it."""
+    return ".git" in relpath.split("/")
 
 
 def is_excluded(relpath: str, excludes: Iterable[str]) -> bool:

@@ -730,6 +730,9 @@ def classify(message: str) -> GitSyncError:
         return AuthRequired(f"The remote refused the token ({message}).")
     if any(s in lowered for s in ("404", "not found", "invalid content-type")):
         return RemoteNotFound(f"The remote URL does not lead to a git repository ({message}).")
-    if any(s in lowered for s in ("non-fastforward", "non-fast-forward", "rejected")):
+    if any(
+        s in lowered
+        for s in ("non-fastforward", "non-fast-forward", "rejected", "not present locally")
+    ):
         return PushRejected(f"The remote refused the push ({message}).")
     return RemoteUnavailable(f"The remote could not be reached ({message}).")

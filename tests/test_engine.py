@@ -186,3 +186,64 @@ async def test_invalid_branch_is_an_error_state(make_engine) -> None:
         "message": "'no..dots' is not a valid git branch name.",
     }
     assert events[-1]["state"] == "error"
+
+
+def _notebook(*sources: str) -> str:
+    cells = [
+        {"cell_type": "code", "execution_count": None, "id": f"cell{i}", "metadata": {},
+         "outputs": [], "source": source}
+        for i, source in enumerate(sources)
+    ]  # fmt: skip
+    return json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+def _cell_sources(content: bytes | None) -> list[str]:
+    assert content is not None
+    return ["".join(c["source"]) for c in json.loads(content)["cells"]]
+
+
+async def test_two_sessions_on_one_branch_merge_and_keep_both_versions(
+    tmp_path: Path, clone_into: Callable[[Path], Path], git_server: GitHTTPServer,
+    remote: str, remote_url: str, token: str,
+) -> None:  # fmt: skip
+    def engine_in(name: str) -> SyncEngine:
+        config = EngineConfig(
+            workspace=clone_into(tmp_path / name), branch="gitsync/shared",
+            remote_url=remote_url, commit_delay_seconds=60, push_interval_seconds=0,
+        )  # fmt: skip
+        return SyncEngine(config, Credentials([MutableToken(token)]))
+
+    a, b = engine_in("a"), engine_in("b")
+    wa, wb = a.config.workspace, b.config.workspace
+    await a.start()
+    await async_wait_until(lambda: a.status.state == State.SYNCED, what="A started")
+    (wa / "nb.ipynb").write_text(_notebook("x = 1", "y = 2"))
+    (wa / "notes.txt").write_text("start\n")
+    await a.sync_now()
+    await b.start()
+    await async_wait_until(lambda: b.status.state == State.SYNCED, what="B restored A's work")
+    assert (wb / "notes.txt").read_text() == "start\n"
+
+    # both edit: different cells of one notebook, their own files, and one file in common
+    (wa / "nb.ipynb").write_text(_notebook("x = 100", "y = 2"))
+    (wa / "from-a.txt").write_text("A\n")
+    (wa / "notes.txt").write_text("A's notes\n")
+    await a.sync_now()
+    (wb / "nb.ipynb").write_text(_notebook("x = 1", "y = 200"))
+    (wb / "from-b.txt").write_text("B\n")
+    (wb / "notes.txt").write_text("B's notes\n")
+    status = await b.sync_now()
+
+    bare = git_server.repo_path(remote)
+    tip = ref_or_none(bare, "refs/heads/gitsync/shared")
+    assert status["head"] == status["remote_head"] == tip
+    assert _cell_sources(show(bare, tip, "nb.ipynb")) == ["x = 100", "y = 200"]
+    assert show(bare, tip, "from-a.txt") == b"A\n" and show(bare, tip, "from-b.txt") == b"B\n"
+    # B's modified file was never overwritten; A's version is kept on a rescue branch
+    assert (wb / "notes.txt").read_text() == "B's notes\n"
+    assert (wb / "from-a.txt").read_text() == "A\n"  # A's other work arrived here
+    notice = status["notice"]
+    assert notice["paths"] == ["notes.txt"] and notice["branch"] in notice["message"]
+    assert show(bare, f"refs/heads/{notice['branch']}", "notes.txt") == b"A's notes\n"
+    await a.stop(10)
+    await b.stop(10)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from jupyter_gitsync import filters
@@ -10,6 +12,7 @@ from jupyter_gitsync import filters
     [
         ".git",
         ".git/index",
+        "nested-clone/.git/HEAD",
         ".ipynb_checkpoints/a-checkpoint.ipynb",
         "sub/.ipynb_checkpoints/a-checkpoint.ipynb",
         "pkg/__pycache__/m.cpython-311.pyc",
@@ -43,3 +46,27 @@ def test_size_limit() -> None:
     assert filters.too_large(51, 50)
     assert not filters.too_large(50, 50)
     assert not filters.too_large(10**12, 0)  # 0 switches the limit off
+
+
+def test_credentials_files_by_name() -> None:
+    for path in (".env", "conf/.env.local", "keys/server.pem", "home/id_rsa", ".netrc",
+                 ".git-credentials"):  # fmt: skip
+        assert filters.secret_file_reason(path) == "looks like a credentials file", path
+    for path in (".env.example", "environment.yml", "notes.md", "rsa.py"):
+        assert filters.secret_file_reason(path) is None, path
+
+
+def test_secret_shaped_content() -> None:
+    github = b'token = "ghp_' + secrets.token_hex(18).encode() + b'"'
+    fine_grained = b"github_pat_" + secrets.token_hex(32).encode()
+    aws = b"key=AKIA" + secrets.token_hex(8).upper().encode()
+    google = b"AIza" + secrets.token_urlsafe(26)[:35].encode()
+    slack = b"xoxb-" + secrets.token_hex(12).encode()
+    key = b"-----BEGIN RSA PRIVATE KEY-----\nMIIE..."
+    assert filters.secret_content_reason(github) == "contains what looks like a GitHub token"
+    assert filters.secret_content_reason(fine_grained) == "contains what looks like a GitHub token"
+    assert filters.secret_content_reason(aws) == "contains what looks like an AWS access key"
+    assert filters.secret_content_reason(google) == "contains what looks like a Google API key"
+    assert filters.secret_content_reason(slack) == "contains what looks like a Slack token"
+    assert filters.secret_content_reason(key) == "contains what looks like a private key"
+    assert filters.secret_content_reason(b"ghp_short and AKIA lowercase") is None

@@ -8,7 +8,13 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from jupyter_gitsync.errors import AuthRequired, ConfigError, RemoteNotFound, RemoteUnavailable
+from jupyter_gitsync.errors import (
+    AuthRequired,
+    ConfigError,
+    PushRejected,
+    RemoteNotFound,
+    RemoteUnavailable,
+)
 from jupyter_gitsync.repo import SyncRepo, classify
 from tests.gitserver import GitHTTPServer
 from tests.helpers import git, ref_or_none, show, user_git_state
@@ -203,4 +209,75 @@ def test_classify_libgit2_messages() -> None:
         classify("failed to connect to 127.0.0.1: Connection refused"), RemoteUnavailable
     )
     assert isinstance(classify("unexpected http status code: 500"), RemoteUnavailable)
+    moved = "cannot push because a reference ... contains commits that are not present locally"
+    assert isinstance(classify(moved), PushRejected)
     assert isinstance(classify("authentication required but no callback set"), AuthRequired)
+
+
+def test_secrets_are_not_committed_and_are_reported(workspace: Path) -> None:
+    import secrets as random_secrets
+
+    repo = SyncRepo(workspace, "b")
+    token = "ghp_" + random_secrets.token_hex(18)
+    (workspace / ".env").write_text("API_KEY=1\n")
+    (workspace / "leak.ipynb").write_text('{"outputs": ["' + token + '"]}')
+    (workspace / "fine.txt").write_text("fine")
+    snap = repo.snapshot(None)
+    assert snap is not None
+    names = git(workspace, "ls-tree", "-r", "--name-only", snap.commit).splitlines()
+    assert "fine.txt" in names and ".env" not in names and "leak.ipynb" not in names
+    assert repo.skipped == {
+        ".env": "looks like a credentials file",
+        "leak.ipynb": "contains what looks like a GitHub token",
+    }
+    assert token.encode() not in b"".join(p.read_bytes() for p in (workspace / ".git").rglob("*")
+                                          if p.is_file())  # fmt: skip
+    (workspace / "leak.ipynb").write_text('{"outputs": []}')
+    assert repo.snapshot(["leak.ipynb"]) is not None and "leak.ipynb" not in repo.skipped
+
+
+def test_symlinks_are_stored_as_links_never_followed(workspace: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside-secret.txt"
+    outside.write_text("private data outside the workspace")
+    (workspace / "link").symlink_to(outside)
+    (tmp_path / "outside-dir").mkdir()
+    (tmp_path / "outside-dir" / "big.bin").write_text("not ours")
+    (workspace / "dirlink").symlink_to(tmp_path / "outside-dir")
+    repo = SyncRepo(workspace, "b")
+    snap = repo.snapshot(None)
+    assert snap is not None
+    entries = git(workspace, "ls-tree", "-r", snap.commit).splitlines()
+    links = {line.split("\t")[1]: line.split()[0] for line in entries}
+    assert links["link"] == links["dirlink"] == "120000"  # links, not their targets' content
+    assert "dirlink/big.bin" not in links
+    assert show(workspace, snap.commit, "link") == str(outside).encode()
+
+
+def test_names_git_cannot_store_are_reported_not_fatal(workspace: Path) -> None:
+    repo = SyncRepo(workspace, "b")
+    (workspace / "ok.txt").write_text("ok")
+    (workspace / "GIT~1").write_text("x")  # what git refuses: it could alias .git on NTFS
+    snap = repo.snapshot(None)
+    assert snap is not None
+    assert "ok.txt" in git(workspace, "ls-tree", "-r", "--name-only", snap.commit)
+    assert set(repo.skipped) == {"GIT~1"}
+    assert repo.skipped["GIT~1"].startswith("cannot be stored in git")
+
+
+def test_stale_locks_from_a_killed_process_are_recovered(workspace: Path) -> None:
+    SyncRepo(workspace, "b")  # creates .git/gitsync
+    gitdir = workspace / ".git"
+    (gitdir / "gitsync" / "index.lock").write_text("")
+    (gitdir / "refs" / "heads" / "b.lock").write_text("")
+    repo = SyncRepo(workspace, "b")
+    (workspace / "after-crash.txt").write_text("saved")
+    assert repo.snapshot(None) is not None
+    assert not (gitdir / "gitsync" / "index.lock").exists()
+
+
+def test_one_engine_per_repository(workspace: Path) -> None:
+    first = SyncRepo(workspace, "b")
+    with pytest.raises(ConfigError, match="Another Jupyter server is already syncing"):
+        SyncRepo(workspace, "b")
+    first.close()
+    SyncRepo(workspace, "b")  # free again once the first one is gone
