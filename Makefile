@@ -32,6 +32,7 @@ bench: setup
 lint: setup
 	$(BIN)/ruff check jupyter_gitsync tests scripts
 	$(BIN)/ruff format --check jupyter_gitsync tests scripts
+	$(BIN)/mypy
 	$(BIN)/jlpm lint:check
 
 format: setup

@@ -225,6 +225,7 @@ class GitSync(ExtensionApp):
         )
         self.credentials = self.auth.credentials
         event_logger = self.serverapp.event_logger
+        assert event_logger is not None, "jupyter_server >= 2 has an event logger"
         event_logger.register_event_schema(_EVENT_SCHEMA)
 
         def emit(data: dict[str, Any]) -> None:

@@ -432,9 +432,9 @@ class SyncEngine:
         if isinstance(error, (AuthRequired, PermissionDenied)):
             # Retrying a refused token helps nobody (and GitHub may lock it); wait for a new one.
             return 0.0 if self.credentials.epoch != self._failed_epoch else None
-        backoff = min(
+        backoff: float = min(
             self.config.retry_max_seconds,
-            self.config.retry_initial_seconds * 2 ** max(self._failures - 1, 0),
+            self.config.retry_initial_seconds * 2.0 ** max(self._failures - 1, 0),
         )
         return self._last_attempt + backoff
 
@@ -536,7 +536,7 @@ class SyncEngine:
                 f"Another session is writing to {self._repo.branch} at the same time (its"
                 " snapshots keep arriving here). Both are kept, but edits to the same file"
                 " may bounce between them; close one, or resume it from another branch. "
-                + (notice.get("message") or "")
+                + str(notice.get("message") or "")
             ).strip()
         if notice is not None:
             self.status.notice = notice

@@ -49,4 +49,4 @@ def _empty(like: bytes) -> bytes:
 
     notebook = nbformat.reads(like.decode("utf-8"), as_version=4)
     notebook.cells = []
-    return nbformat.writes(notebook).encode("utf-8")
+    return str(nbformat.writes(notebook)).encode("utf-8")

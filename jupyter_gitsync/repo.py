@@ -207,11 +207,11 @@ class SyncRepo:
     def _load_index(self) -> pygit2.Index:
         try:
             self.index_path.parent.mkdir(exist_ok=True)
-            index = pygit2.Index(str(self.index_path))
+            on_disk = pygit2.Index(str(self.index_path))
         except (pygit2.GitError, OSError) as exc:
             raise WorkspaceError(f"Cannot write to {self.index_path.parent}: {exc}") from exc
-        _native.use_index(self.repo, index)
-        index = self.repo.index  # the same index, now bound to the repository
+        _native.use_index(self.repo, on_disk)
+        index: pygit2.Index = self.repo.index  # the same index, now bound to the repository
         if len(index) == 0:
             start = self._tip() or self.user_head()
             if start is not None:
@@ -229,7 +229,7 @@ class SyncRepo:
 
     def _ref_target(self, name: str) -> pygit2.Oid | None:
         ref = self.repo.references.get(name)
-        return None if ref is None else ref.resolve().target
+        return None if ref is None else pygit2.Oid(hex=str(ref.resolve().target))
 
     def _tip(self) -> pygit2.Oid | None:
         return self._ref_target(self.sync_ref)
@@ -237,7 +237,7 @@ class SyncRepo:
     def user_head(self) -> pygit2.Oid | None:
         """The commit the user's HEAD is on, or None on an unborn branch."""
         try:
-            return None if self.repo.head_is_unborn else self.repo.head.target
+            return None if self.repo.head_is_unborn else pygit2.Oid(hex=str(self.repo.head.target))
         except pygit2.GitError:
             return None
 
@@ -417,7 +417,7 @@ class SyncRepo:
     def _author(self) -> tuple[str, str]:
         config = self.repo.config
         try:
-            return config["user.name"], config["user.email"]
+            return str(config["user.name"]), str(config["user.email"])
         except KeyError:
             user = os.environ.get("JUPYTERHUB_USER") or SIGNATURE_NAME
             return user, SIGNATURE_EMAIL
@@ -605,7 +605,7 @@ class SyncRepo:
         other: pygit2.IndexEntry | None,
     ) -> pygit2.IndexEntry | None:
         """Both sides changed a notebook: merge its cells, or None if they really conflict."""
-        if mine is None or other is None or not mine.path.endswith(".ipynb"):
+        if mine is None or other is None or not str(mine.path).endswith(".ipynb"):
             return None
         blobs = [self.repo[e.id].peel(pygit2.Blob).data if e else None for e in (base, mine)]
         merged = notebooks.merge(

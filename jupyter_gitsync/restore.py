@@ -151,6 +151,7 @@ def resume(
     tracking = f"{repo.tracking_prefix}resume"
     repo.fetch(url, token, [f"+{ref}:{tracking}"], progress)
     target = heads[ref]
+    start: Oid | None
     if repo.is_snapshot_commit(target):
         new_branch, start = branch, target
     else:
