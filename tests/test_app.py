@@ -196,11 +196,13 @@ async def test_no_token_means_sign_in_required_and_local_snapshots(
 ) -> None:
     await start(jp_serverapp)
     (workspace / "a.txt").write_text("a")
-    current = await async_wait_until(lambda: state_is(jp_fetch, "auth-required"), what="auth")
+
+    async def kept_locally() -> dict[str, Any] | None:
+        current = await state_is(jp_fetch, "auth-required")
+        return current if current and current["unpushed_commits"] >= 1 else None
+
+    current = await async_wait_until(kept_locally, what="auth-required with a local snapshot")
     assert current["error"]["kind"] == "auth"
-    await async_wait_until(
-        lambda: state_is(jp_fetch, "auth-required") if (workspace / "a.txt").exists() else None
-    )
     assert remote_tip(git_server, remote) is None
     local = ref_or_none(workspace, f"refs/heads/{BRANCH}")
     assert local is not None and show(workspace, local, "a.txt") == b"a"
