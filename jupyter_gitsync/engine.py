@@ -484,6 +484,8 @@ class SyncEngine:
         self._publish()
         self._last_attempt = time.monotonic()
         epoch = self.credentials.epoch
+        pushed = False
+        unpushed = self._heads.unpushed
         try:
             if self._preflight is not None and not self._preflight_done:
                 await self._preflight()
@@ -509,12 +511,17 @@ class SyncEngine:
             self._push_error = None
             self._remote_checked = True
             self._failures = 0
-            self._last_push = time.monotonic()
             self.status.last_synced_at = _now_iso()
-            log.info("gitsync: pushed %s", self.config.branch)
+            pushed = True
         finally:
             self._busy = None
+        remote_before = self._heads.remote_head
         await self._refresh()
+        if pushed and self._heads.remote_head != remote_before:
+            # Only a push that sent something starts the interval: a check that found nothing
+            # to send must not hold back the next save.
+            self._last_push = time.monotonic()
+            log.info("gitsync: pushed %d snapshot(s) to %s", unpushed, self._repo.branch)
 
     async def _reconcile(self) -> bool:
         """Merge the remote's new snapshots into this workspace, as a restore does: changes to

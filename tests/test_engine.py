@@ -247,3 +247,19 @@ async def test_two_sessions_on_one_branch_merge_and_keep_both_versions(
     assert show(bare, f"refs/heads/{notice['branch']}", "notes.txt") == b"A's notes\n"
     await a.stop(10)
     await b.stop(10)
+
+
+async def test_a_lone_save_is_not_held_back_by_the_push_interval(
+    make_engine, workspace: Path, git_server: GitHTTPServer, remote: str
+) -> None:
+    """Start-up talks to the remote, but pushes nothing: that must not start the interval."""
+    engine, _, _ = make_engine(push_interval_seconds=3600)
+    await engine.start()
+    await async_wait_until(lambda: engine.status.state == State.SYNCED, what="start-up")
+    (workspace / "lone.txt").write_text("lone save")
+    await async_wait_until(lambda: remote_tip(git_server, remote), what="the push")
+    # the interval holds back the next one
+    (workspace / "second.txt").write_text("second save")
+    await async_wait_until(lambda: engine.status.state == State.UNPUSHED, what="held back")
+    await engine.stop(10)
+    assert show(git_server.repo_path(remote), remote_tip(git_server, remote), "second.txt")
