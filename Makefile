@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml package.json yarn.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
+	$(BIN)/jlpm install
 	$(BIN)/jupyter labextension develop --overwrite .
 	$(BIN)/jupyter server extension enable --sys-prefix jupyter_gitsync
 	touch $@
@@ -22,6 +23,14 @@ setup: $(STAMP)
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Browser tests (tests/e2e) drive Debian's chromium; Playwright's own browser downloads are
+# never used. Installed here, as root (or through sudo), when it is missing.
+CHROMIUM ?= /usr/bin/chromium
+test: $(CHROMIUM)
+$(CHROMIUM):
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 demo: setup
 	$(BIN)/python scripts/demo.py

@@ -13,6 +13,7 @@ export default defineConfig([
       'dist',
       'coverage',
       '**/*.js',
+      '*.config.js',
       '**/*.d.ts',
       '.venv',
       '.yarn',
@@ -63,18 +64,42 @@ export default defineConfig([
         'single',
         { avoidEscape: true, allowTemplateLiterals: false }
       ],
-      // The plugin builds its model, status bar item and alert notifier while
-      // activating (the status item must exist at startup), so these small
-      // local modules are needed at once; lazy-loading them would gain nothing.
+      // The plugin builds its model, status bar item, popover, notifier and
+      // unload guard while activating (the status item must exist at
+      // startup), so these small local modules are needed at once; the
+      // dialogs are imported lazily.
       'jupyter/prefer-lazy-imports': [
         'warn',
         {
-          ignoreImports: ['./labels', './model', './notify', './widgets/badge']
+          ignoreImports: [
+            './api',
+            './labels',
+            './model',
+            './notify',
+            './remote',
+            './unload',
+            './widgets/badge',
+            './widgets/details'
+          ]
         }
       ],
       curly: ['error', 'all'],
       eqeqeq: 'error',
       'prefer-arrow-callback': 'error'
+    }
+  },
+  {
+    // Unit tests are type-checked with their own config (jest types).
+    files: ['labextension/test/**/*.ts', 'labextension/test/**/*.tsx'],
+    languageOptions: {
+      globals: { ...globals.jest },
+      parserOptions: { project: 'tsconfig.test.json' }
+    },
+    rules: {
+      // Tests make throw-away models, notifiers and commands.
+      'jupyter/command-described-by': 'off',
+      'jupyter/prefer-lazy-imports': 'off',
+      'jupyter/require-disposable-ownership': 'off'
     }
   },
   prettierRecommended

@@ -161,7 +161,8 @@ def resume(
             repo.fetch(url, token, [f"+refs/heads/{new_branch}:{tracking}"], progress)
     repo.checkout(start or target, progress)
     repo.switch_branch(new_branch)
-    repo.set_sync_tip(start)
+    # A new sync branch starts at the branch's commit, so it exists on the remote at once.
+    repo.set_sync_tip(start or target)
     base, head_ref = repo.base_of(start or target)
     if base is not None and base in repo.repo:
         repo.set_user_head(base, head_ref or (None if start else ref))

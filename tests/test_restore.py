@@ -238,6 +238,11 @@ async def test_resume_switches_branches_after_saving_current_work(
 
     answer = await engine.resume("main")
     assert answer["branch"] == f"{BRANCH}-from-main"
+    main_tip = ref_or_none(bare, "refs/heads/main")
+    await async_wait_until(
+        lambda: ref_or_none(bare, f"refs/heads/{BRANCH}-from-main") == main_tip,
+        what="the new sync branch on the remote, starting at main",
+    )
     assert (workspace / "README.md").read_text() == "# Project\n"
     assert not (workspace / "data").exists()
     (workspace / "new.txt").write_text("on the new branch\n")

@@ -1,7 +1,8 @@
 import { Time } from '@jupyterlab/coreutils';
 import { nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 
-import type { ISyncStatus, SyncState } from './model';
+import type { IRestoreProgress, ISyncStatus, SyncState } from './model';
+import { parseRemote, remoteName } from './remote';
 
 /**
  * The translation domain of this extension.
@@ -49,6 +50,10 @@ export interface IDescribeOptions {
    * The translation bundle; defaults to no translation.
    */
   trans?: TranslationBundle;
+  /**
+   * The time to measure ages against; defaults to now.
+   */
+  now?: number;
 }
 
 /**
@@ -87,6 +92,125 @@ export function formatTime(value: string, relative: boolean): string {
 }
 
 /**
+ * A short age for the status bar: "just now", "12 s ago", "3 min ago",
+ * "2 h ago", or the date for older times. Without `relative`, the time of
+ * day (or the date when it was not today).
+ */
+export function formatAge(
+  value: string,
+  options: { relative?: boolean; now?: number; trans?: TranslationBundle } = {}
+): string {
+  const trans = options.trans ?? nullTranslator.load(TRANSLATION_DOMAIN);
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) {
+    return value;
+  }
+  const now = options.now ?? Date.now();
+  if (options.relative === false) {
+    const sameDay = new Date(now).toDateString() === date.toDateString();
+    return sameDay
+      ? date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+      : date.toLocaleDateString();
+  }
+  const seconds = Math.max(0, Math.floor((now - date.getTime()) / 1000));
+  if (seconds < 5) {
+    return trans.__('just now');
+  }
+  if (seconds < 60) {
+    return trans.__('%1 s ago', seconds);
+  }
+  if (seconds < 3600) {
+    return trans.__('%1 min ago', Math.floor(seconds / 60));
+  }
+  if (seconds < 86400) {
+    return trans.__('%1 h ago', Math.floor(seconds / 3600));
+  }
+  return date.toLocaleDateString();
+}
+
+/**
+ * Milliseconds until `formatAge` would say something else, or `null` when it
+ * will not change any more (a date).
+ */
+export function msUntilAgeChanges(
+  value: string,
+  now = Date.now()
+): number | null {
+  const time = new Date(value).getTime();
+  if (Number.isNaN(time)) {
+    return null;
+  }
+  const age = Math.max(0, now - time);
+  const next = (step: number): number => step - (age % step);
+  if (age < 5000) {
+    return 5000 - age;
+  }
+  if (age < 60000) {
+    return next(5000);
+  }
+  if (age < 3600000) {
+    return next(60000);
+  }
+  if (age < 86400000) {
+    return next(3600000);
+  }
+  return null;
+}
+
+/**
+ * Describe how far a restore has come, e.g. "Downloading 120 of 300 objects
+ * (1.2 MB)".
+ */
+export function describeProgress(
+  progress: IRestoreProgress | null,
+  trans: TranslationBundle = nullTranslator.load(TRANSLATION_DOMAIN)
+): { percent: number | null; text: string } {
+  if (!progress) {
+    return { percent: null, text: trans.__('Restoring the workspace…') };
+  }
+  const percent =
+    progress.total > 0
+      ? Math.min(100, Math.floor((progress.done / progress.total) * 100))
+      : null;
+  const size = progress.bytes > 0 ? ` (${formatBytes(progress.bytes)})` : '';
+  if (progress.phase === 'checkout') {
+    return {
+      percent,
+      text:
+        progress.total > 0
+          ? trans.__('Writing files: %1 of %2', progress.done, progress.total)
+          : trans.__('Writing files…')
+    };
+  }
+  return {
+    percent,
+    text:
+      (progress.total > 0
+        ? trans.__(
+            'Downloading from the remote: %1 of %2 objects',
+            progress.done,
+            progress.total
+          )
+        : trans.__('Downloading from the remote…')) + size
+  };
+}
+
+/**
+ * A byte count for people: "812 B", "1.2 MB".
+ */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  const digits = unit === 0 || value >= 10 ? 0 : 1;
+  return `${value.toFixed(digits)} ${units[unit]}`;
+}
+
+/**
  * A namespace for module-private functions.
  */
 namespace Private {
@@ -113,7 +237,7 @@ namespace Private {
               'Git Sync could not reach the server: %1',
               options.requestError
             ),
-            trans.__('Press Enter to try again.')
+            trans.__('Press Enter for details.')
           )
         };
       }
@@ -126,16 +250,24 @@ namespace Private {
     }
 
     const relative = options.relativeTimes ?? true;
+    const where = remoteName(parseRemote(status.remote_url));
     const branch = status.branch
       ? trans.__('Branch: %1.', status.branch)
       : null;
     const lastSynced = status.last_synced_at
       ? trans.__('Last synced %1.', formatTime(status.last_synced_at, relative))
       : null;
+    const age = status.last_synced_at
+      ? formatAge(status.last_synced_at, {
+          relative,
+          now: options.now,
+          trans
+        })
+      : null;
     const serverError = status.error ? status.error.message : null;
-    const action = trans.__('Press Enter to sync now.');
+    const action = trans.__('Press Enter for details and actions.');
     const waiting = status.unpushed_commits;
-    const pending = status.pending_paths.length;
+    const pending = status.pending_count;
     const make = (
       tone: Tone,
       label: string,
@@ -160,6 +292,20 @@ namespace Private {
           trans.__('Starting sync…'),
           trans.__('Git Sync is starting.')
         );
+      case 'restoring': {
+        const progress = describeProgress(status.progress, trans);
+        return make(
+          'busy',
+          progress.percent !== null
+            ? trans.__('Restoring… %1%', progress.percent)
+            : trans.__('Restoring…'),
+          trans.__(
+            'Git Sync is bringing the workspace up to the snapshot on the remote.'
+          ),
+          progress.text + '.',
+          branch
+        );
+      }
       case 'pending':
         return make(
           'waiting',
@@ -209,8 +355,14 @@ namespace Private {
       case 'synced':
         return make(
           'ok',
-          trans.__('Saved'),
-          trans.__('All changes are saved to the remote.'),
+          where && age
+            ? trans.__('Saved to %1 · %2', where, age)
+            : where
+              ? trans.__('Saved to %1', where)
+              : trans.__('Saved'),
+          where
+            ? trans.__('All changes are saved to %1.', where)
+            : trans.__('All changes are saved to the remote.'),
           branch,
           lastSynced,
           action
@@ -242,9 +394,18 @@ namespace Private {
         return make(
           'warning',
           trans.__('Sign-in required'),
-          trans.__(
-            'The remote refused the credentials; sign in again to resume syncing.'
-          ),
+          status.error
+            ? trans.__(
+                'The remote refused the credentials; sign in again to resume syncing.'
+              )
+            : trans.__('Sign in to save the workspace to the remote.'),
+          waiting > 0
+            ? trans._n(
+                '%1 snapshot is kept here until then.',
+                '%1 snapshots are kept here until then.',
+                waiting
+              )
+            : null,
           serverError,
           lastSynced,
           action

@@ -16,6 +16,7 @@ export const STATUS_EVENT_SCHEMA_ID =
 export const SYNC_STATES = [
   'disabled',
   'starting',
+  'restoring',
   'pending',
   'snapshotting',
   'unpushed',
@@ -50,6 +51,33 @@ export interface ISyncError {
 }
 
 /**
+ * How far a restore has come (while the state is `restoring`).
+ */
+export interface IRestoreProgress {
+  /**
+   * `fetch` (downloading objects) or `checkout` (writing files).
+   */
+  phase: string;
+  done: number;
+  total: number;
+  bytes: number;
+}
+
+/**
+ * Something the user must know that is not an error, e.g. that a restore
+ * kept local files and put the remote's versions on a rescue branch.
+ */
+export interface ISyncNotice {
+  kind: string;
+  message: string;
+  paths: string[];
+  /**
+   * The branch that keeps the other versions, if any.
+   */
+  branch: string | null;
+}
+
+/**
  * The status document served by `GET gitsync/status` and `POST gitsync/sync`.
  */
 export interface ISyncStatus {
@@ -59,10 +87,19 @@ export interface ISyncStatus {
   head: string | null;
   remote_head: string | null;
   unpushed_commits: number;
+  /**
+   * Workspace-relative paths changed since the last snapshot (at most 100).
+   */
   pending_paths: string[];
+  /**
+   * How many paths changed since the last snapshot (may exceed the list).
+   */
+  pending_count: number;
   last_synced_at: string | null;
   skipped: ISkippedPath[];
   error: ISyncError | null;
+  progress: IRestoreProgress | null;
+  notice: ISyncNotice | null;
 }
 
 /**
@@ -137,7 +174,8 @@ export class SyncStatusModel implements IDisposable {
    * Ask the server for the current status.
    */
   async refresh(): Promise<ISyncStatus> {
-    return this._call('status', { method: 'GET' });
+    const [status] = await this._call('status', { method: 'GET' });
+    return status;
   }
 
   /**
@@ -148,13 +186,36 @@ export class SyncStatusModel implements IDisposable {
     if (this._syncing) {
       return this._syncing;
     }
-    const syncing = this._call('sync', { method: 'POST' }).finally(() => {
+    const syncing = this._call('sync', { method: 'POST' }).then(
+      ([status]) => status
+    );
+    this._syncing = syncing.finally(() => {
       this._syncing = null;
       this._emit(this._status?.state ?? null, 'request');
     });
-    this._syncing = syncing;
     this._emit(this._status?.state ?? null, 'request');
-    return syncing;
+    return this._syncing;
+  }
+
+  /**
+   * Ask the server to save and push the current work, then switch the sync
+   * branch to `branch` and restore the workspace from it. Resolves once the
+   * server is done; its status is applied like any other.
+   *
+   * @throws {ServerConnection.ResponseError} with the server's message when
+   *   nothing was switched (e.g. the current work could not be pushed).
+   */
+  async resume(branch: string): Promise<SyncStatusModel.IResumeResult> {
+    const [status, raw] = await this._call('resume', {
+      method: 'POST',
+      body: JSON.stringify({ branch })
+    });
+    const data = raw as { message?: unknown; branch?: unknown };
+    return {
+      status,
+      message: typeof data.message === 'string' ? data.message : '',
+      branch: typeof data.branch === 'string' ? data.branch : branch
+    };
   }
 
   dispose(): void {
@@ -168,18 +229,19 @@ export class SyncStatusModel implements IDisposable {
     Signal.clearData(this);
   }
 
+  /**
+   * Call an end point that answers with the status (and maybe more); apply
+   * the status and return it with the raw answer.
+   */
   private async _call(
     endPoint: string,
     init: RequestInit
-  ): Promise<ISyncStatus> {
+  ): Promise<[ISyncStatus, unknown]> {
     const stamp = ++this._clock;
     let status: ISyncStatus;
+    let raw: unknown;
     try {
-      const raw = await this._request<unknown>(
-        endPoint,
-        init,
-        this._serverSettings
-      );
+      raw = await this._request<unknown>(endPoint, init, this._serverSettings);
       const parsed = Private.parseStatus(raw);
       if (!parsed) {
         throw new Error(
@@ -195,7 +257,7 @@ export class SyncStatusModel implements IDisposable {
       throw error;
     }
     this._apply(status, stamp, 'request');
-    return status;
+    return [status, raw];
   }
 
   private _onEvent(_: unknown, emission: Event.Emission): void {
@@ -287,6 +349,21 @@ export namespace SyncStatusModel {
     request?: RequestFunction;
   }
 
+  /**
+   * What `resume()` resolves with.
+   */
+  export interface IResumeResult {
+    status: ISyncStatus;
+    /**
+     * The server's sentence about what happened.
+     */
+    message: string;
+    /**
+     * The sync branch now in use.
+     */
+    branch: string;
+  }
+
   export interface IChangedArgs {
     /**
      * The state before this change (`null` if none was known).
@@ -318,20 +395,18 @@ namespace Private {
     if (typeof data.state !== 'string' || data.state.length === 0) {
       return null;
     }
+    const pendingPaths = Array.isArray(data.pending_paths)
+      ? data.pending_paths.filter((p): p is string => typeof p === 'string')
+      : [];
     return {
       state: data.state as SyncState,
       branch: stringOrNull(data.branch),
       remote_url: stringOrNull(data.remote_url),
       head: stringOrNull(data.head),
       remote_head: stringOrNull(data.remote_head),
-      unpushed_commits:
-        typeof data.unpushed_commits === 'number' &&
-        Number.isFinite(data.unpushed_commits)
-          ? Math.max(0, data.unpushed_commits)
-          : 0,
-      pending_paths: Array.isArray(data.pending_paths)
-        ? data.pending_paths.filter((p): p is string => typeof p === 'string')
-        : [],
+      unpushed_commits: count(data.unpushed_commits),
+      pending_paths: pendingPaths,
+      pending_count: Math.max(count(data.pending_count), pendingPaths.length),
       last_synced_at: stringOrNull(data.last_synced_at),
       skipped: Array.isArray(data.skipped)
         ? data.skipped.filter(isSkipped).map(s => ({
@@ -341,7 +416,46 @@ namespace Private {
         : [],
       error: isError(data.error)
         ? { kind: data.error.kind, message: data.error.message }
-        : null
+        : null,
+      progress: parseProgress(data.progress),
+      notice: parseNotice(data.notice)
+    };
+  }
+
+  function count(value: unknown): number {
+    return typeof value === 'number' && Number.isFinite(value)
+      ? Math.max(0, value)
+      : 0;
+  }
+
+  function parseProgress(value: unknown): IRestoreProgress | null {
+    if (typeof value !== 'object' || value === null) {
+      return null;
+    }
+    const v = value as { [key: string]: unknown };
+    return {
+      phase: typeof v.phase === 'string' ? v.phase : '',
+      done: count(v.done),
+      total: count(v.total),
+      bytes: count(v.bytes)
+    };
+  }
+
+  function parseNotice(value: unknown): ISyncNotice | null {
+    if (typeof value !== 'object' || value === null) {
+      return null;
+    }
+    const v = value as { [key: string]: unknown };
+    if (typeof v.message !== 'string' || v.message.length === 0) {
+      return null;
+    }
+    return {
+      kind: typeof v.kind === 'string' ? v.kind : 'notice',
+      message: v.message,
+      paths: Array.isArray(v.paths)
+        ? v.paths.filter((p): p is string => typeof p === 'string')
+        : [],
+      branch: stringOrNull(v.branch)
     };
   }
 

@@ -2,7 +2,7 @@ import { Notification } from '@jupyterlab/apputils';
 import type { TranslationBundle } from '@jupyterlab/translation';
 
 import { describeStatus } from './labels';
-import { SyncState, SyncStatusModel } from './model';
+import { ISyncStatus, SyncState, SyncStatusModel } from './model';
 
 /**
  * States that need the user's attention.
@@ -14,7 +14,24 @@ const ALERT_STATES: ReadonlySet<SyncState> = new Set<SyncState>([
 ]);
 
 /**
- * Shows a notification when the server reports a state that needs attention.
+ * What the notifications can offer as buttons.
+ */
+export interface INotifierActions {
+  /**
+   * Open the sign-in dialog.
+   */
+  signIn?: () => void;
+  /**
+   * Show the details popover.
+   */
+  showDetails?: () => void;
+}
+
+/**
+ * Shows notifications for what needs the user's attention: a state that
+ * stops syncing (sign-in required or expired, conflict, error), a notice
+ * (e.g. a restore that kept local files), and files that are not synced
+ * (too large, or looking like secrets).
  */
 export class AlertNotifier {
   /**
@@ -24,11 +41,13 @@ export class AlertNotifier {
   constructor(
     model: SyncStatusModel,
     trans: TranslationBundle,
-    enabled: () => boolean
+    enabled: () => boolean,
+    actions: INotifierActions = {}
   ) {
     this._model = model;
     this._trans = trans;
     this._enabled = enabled;
+    this._actions = actions;
     model.changed.connect(this._onChanged, this);
   }
 
@@ -49,29 +68,124 @@ export class AlertNotifier {
     change: SyncStatusModel.IChangedArgs
   ): void {
     const status = change.status;
-    if (
-      !this._enabled() ||
-      change.source !== 'event' ||
-      !status ||
-      status.state === change.previousState ||
-      !ALERT_STATES.has(status.state)
-    ) {
+    if (!status) {
       return;
     }
-    const { title } = describeStatus(status, {
-      relativeTimes: true,
-      trans: this._trans
-    });
-    if (status.state === 'auth-required') {
-      Notification.warning(title, { autoClose: false });
-    } else {
-      Notification.error(title, { autoClose: false });
+    // Remember what was seen even while notifications are off, so turning
+    // them on does not replay old news.
+    const notice = this._newNotice(status);
+    const skipped = this._newSkipped(status);
+    if (!this._enabled()) {
+      return;
+    }
+    if (
+      change.source === 'event' &&
+      status.state !== change.previousState &&
+      ALERT_STATES.has(status.state)
+    ) {
+      this._notifyState(status);
+    }
+    if (notice) {
+      this._notifyNotice(status);
+    }
+    if (skipped.length > 0) {
+      this._notifySkipped(skipped);
     }
   }
 
+  private _notifyState(status: ISyncStatus): void {
+    const trans = this._trans;
+    const { title } = describeStatus(status, { relativeTimes: true, trans });
+    const actions: Notification.IAction[] = [];
+    if (status.state === 'auth-required' && this._actions.signIn) {
+      actions.push({
+        label: trans.__('Sign in'),
+        callback: this._actions.signIn,
+        displayType: 'accent'
+      });
+    }
+    if (this._actions.showDetails) {
+      actions.push({
+        label: trans.__('Details'),
+        callback: this._actions.showDetails
+      });
+    }
+    if (status.state === 'auth-required') {
+      Notification.warning(title, { autoClose: false, actions });
+    } else {
+      Notification.error(title, { autoClose: false, actions });
+    }
+  }
+
+  private _notifyNotice(status: ISyncStatus): void {
+    const notice = status.notice!;
+    const trans = this._trans;
+    const message = notice.branch
+      ? trans.__(
+          '%1 The other versions are on the branch %2.',
+          notice.message,
+          notice.branch
+        )
+      : notice.message;
+    Notification.warning(message, {
+      autoClose: false,
+      actions: this._actions.showDetails
+        ? [{ label: trans.__('Details'), callback: this._actions.showDetails }]
+        : []
+    });
+  }
+
+  private _notifySkipped(skipped: ISyncStatus['skipped']): void {
+    const trans = this._trans;
+    const first = skipped[0];
+    const message =
+      skipped.length === 1
+        ? trans.__('Git Sync does not sync %1: %2.', first.path, first.reason)
+        : trans.__(
+            'Git Sync does not sync %1 files, e.g. %2: %3.',
+            skipped.length,
+            first.path,
+            first.reason
+          );
+    Notification.warning(message, {
+      autoClose: 10000,
+      actions: this._actions.showDetails
+        ? [{ label: trans.__('Details'), callback: this._actions.showDetails }]
+        : []
+    });
+  }
+
+  /**
+   * Whether the status carries a notice not seen before.
+   */
+  private _newNotice(status: ISyncStatus): boolean {
+    const key = status.notice
+      ? `${status.notice.kind}\n${status.notice.message}\n${status.notice.branch}`
+      : null;
+    const isNew = key !== null && key !== this._noticeKey;
+    this._noticeKey = key;
+    return isNew;
+  }
+
+  /**
+   * The skipped paths not reported before.
+   */
+  private _newSkipped(status: ISyncStatus): ISyncStatus['skipped'] {
+    const fresh = status.skipped.filter(
+      item => !this._skipped.has(`${item.path}\n${item.reason}`)
+    );
+    for (const item of fresh) {
+      this._skipped.add(`${item.path}\n${item.reason}`);
+    }
+    return fresh;
+  }
+
+  private _actions: INotifierActions;
   private _enabled: () => boolean;
   private _isDisposed = false;
   private _model: SyncStatusModel;
+  private _noticeKey: string | null = null;
+  private _skipped = new Set<string>();
   private _trans: TranslationBundle;
 }
 

@@ -1,0 +1,142 @@
+import { CommandRegistry } from '@lumino/commands';
+
+import { IAuthInfo } from '../src/api';
+import { SyncDetails } from '../src/widgets/details';
+import { makeModel, render, settle, unmount } from './utils';
+
+const IDS = {
+  syncNow: 'test:sync-now',
+  signIn: 'test:sign-in',
+  signOut: 'test:sign-out',
+  resume: 'test:resume',
+  openBranch: 'test:open-branch'
+};
+
+function makeCommands(): { commands: CommandRegistry; ran: string[] } {
+  const commands = new CommandRegistry();
+  const ran: string[] = [];
+  for (const [key, id] of Object.entries(IDS)) {
+    commands.addCommand(id, {
+      label: args => (args.short ? `short ${key}` : `long ${key}`),
+      execute: () => {
+        ran.push(id);
+      }
+    });
+  }
+  return { commands, ran };
+}
+
+const AUTH: IAuthInfo = {
+  signed_in: false,
+  provider: null,
+  login: null,
+  scopes: null,
+  permissions: null,
+  repository: 'ada/thesis',
+  can_push: null,
+  device_flow: null,
+  sign_in_available: true,
+  providers: ['device', 'env'],
+  error: null
+};
+
+const opened: SyncDetails[] = [];
+
+async function open(
+  status: Parameters<typeof makeModel>[0],
+  auth: Partial<IAuthInfo> = {}
+): Promise<{ details: SyncDetails; ran: string[]; text: string }> {
+  const { model } = await makeModel(status);
+  const { commands, ran } = makeCommands();
+  const details = new SyncDetails({
+    model,
+    commands,
+    commandIds: IDS,
+    loadAuth: async () => ({ ...AUTH, ...auth })
+  });
+  await render(details);
+  await settle(details);
+  opened.push(details);
+  return { details, ran, text: details.node.textContent ?? '' };
+}
+
+describe('SyncDetails', () => {
+  afterEach(() => {
+    opened.splice(0).forEach(unmount);
+  });
+
+  it('links the branch and the last snapshot on GitHub', async () => {
+    const { details, text } = await open({});
+    const links = Array.from(details.node.querySelectorAll('a')).map(
+      a => a.href
+    );
+    expect(links).toContain('https://github.com/ada/thesis');
+    expect(links).toContain('https://github.com/ada/thesis/tree/gitsync/ada');
+    expect(links).toContain(
+      'https://github.com/ada/thesis/commit/5f3c1a2b9d0e8f7a6b5c4d3e2f1a0b9c8d7e6f5a'
+    );
+    expect(text).toContain('5f3c1a2');
+    expect(text).toContain('not signed in');
+  });
+
+  it('lists pending and skipped files, the error and the notice', async () => {
+    const { text } = await open({
+      state: 'auth-required',
+      pending_paths: ['a.ipynb', 'b.py'],
+      pending_count: 240,
+      skipped: [{ path: 'data/raw.h5', reason: 'larger than 50 MB' }],
+      error: { kind: 'auth', message: 'The remote refused the token.' },
+      notice: {
+        kind: 'conflict',
+        message: 'Kept your local a.ipynb.',
+        paths: ['a.ipynb'],
+        branch: 'gitsync/ada-rescue-1'
+      }
+    });
+    expect(text).toContain('240 files waiting to be saved');
+    expect(text).toContain('and 238 more');
+    expect(text).toContain('data/raw.h5 — larger than 50 MB');
+    expect(text).toContain('The remote refused the token.');
+    expect(text).toContain('Kept your local a.ipynb.');
+    expect(text).toContain('gitsync/ada-rescue-1');
+  });
+
+  it('offers sign-in when needed and runs the actions', async () => {
+    const { details, ran } = await open({ state: 'auth-required' });
+    const buttons = Array.from(
+      details.node.querySelectorAll<HTMLButtonElement>(
+        '.jp-gitsync-Details-actions button'
+      )
+    );
+    expect(buttons.map(b => b.textContent)).toEqual([
+      'short syncNow',
+      'short signIn',
+      'short resume',
+      'short openBranch'
+    ]);
+    buttons[1].click();
+    expect(ran).toEqual([IDS.signIn]);
+  });
+
+  it('offers sign-out to who signed in here', async () => {
+    const { details, text } = await open(
+      {},
+      { signed_in: true, provider: 'device', login: 'octocat' }
+    );
+    const labels = Array.from(
+      details.node.querySelectorAll('.jp-gitsync-Details-actions button')
+    ).map(b => b.textContent);
+    expect(labels).toContain('short signOut');
+    expect(labels).not.toContain('short signIn');
+    expect(text).toContain('@octocat · signed in here');
+  });
+
+  it('shows the restore progress', async () => {
+    const { details } = await open({
+      state: 'restoring',
+      progress: { phase: 'checkout', done: 1, total: 4, bytes: 0 }
+    });
+    expect(details.node.querySelector('progress')!.value).toBe(25);
+    expect(details.node.textContent).toContain('Writing files: 1 of 4');
+  });
+});
