@@ -269,7 +269,7 @@ class GitSync(ExtensionApp):
             repository = "/".join(self.auth.repository() or ("", ""))
             raise PermissionDenied(
                 f"You cannot push to {repository}. Fork it to your GitHub account to keep"
-                " your work synced there (POST gitsync/auth/fork, or Fork in the sync menu)."
+                " your work synced there."
             )
 
     def initialize_handlers(self) -> None:

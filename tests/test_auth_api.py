@@ -296,7 +296,7 @@ async def test_permission_check_and_fork_on_a_github_remote(
     refused = await async_wait_until(lambda: _error_kind(api, "permission"), what="the check")
     assert refused["state"] == "auth-required"
     assert "cannot push to octo/project" in refused["error"]["message"]
-    assert "Fork" in refused["error"]["message"]
+    assert "Fork it to your GitHub account" in refused["error"]["message"]
     code, fork = await api.call("POST", "auth", "fork")
     assert code == 202
     assert fork["clone_url"] == f"{github.url}/ada/project.git"

@@ -73,8 +73,27 @@ export interface IBranch {
 }
 
 /**
+ * `POST gitsync/auth/fork`: the fork made in the signed-in user's account
+ * (GitHub creates it in the background).
+ */
+export interface IForkInfo {
+  /**
+   * The URL Git Sync pushes to from now on.
+   */
+  clone_url: string;
+  /**
+   * `owner/name` of the fork, when GitHub said.
+   */
+  full_name: string | null;
+  /**
+   * The fork's web page (an `http(s)` URL), when GitHub said.
+   */
+  html_url: string | null;
+}
+
+/**
  * The server end points other than the status (which `SyncStatusModel`
- * owns): signing in and out, and listing branches.
+ * owns): signing in and out, forking, and listing branches.
  */
 export class GitSyncAPI {
   constructor(options: GitSyncAPI.IOptions = {}) {
@@ -112,6 +131,24 @@ export class GitSyncAPI {
    */
   async signOut(): Promise<IAuthInfo> {
     return Private.authInfo(await this._call('auth', { method: 'DELETE' }));
+  }
+
+  /**
+   * Fork the repository into the signed-in user's GitHub account; the server
+   * then syncs to the fork (a status event tells the new `remote_url`).
+   *
+   * @throws {ServerConnection.ResponseError} with the server's plain-words
+   *   message, e.g. when nobody is signed in (409) or GitHub refused (403,
+   *   404, 502).
+   */
+  async forkRepository(): Promise<IForkInfo> {
+    const fork = Private.fork(
+      await this._call('auth/fork', { method: 'POST' })
+    );
+    if (!fork) {
+      throw new Error('Git Sync: the server did not answer with the fork.');
+    }
+    return fork;
   }
 
   /**
@@ -215,6 +252,21 @@ namespace Private {
         ? v.providers.filter((p): p is string => typeof p === 'string')
         : [],
       error: str(v.error)
+    };
+  }
+
+  export function fork(value: unknown): IForkInfo | null {
+    const v = raw(value);
+    const cloneUrl = str(v.clone_url);
+    if (!cloneUrl) {
+      return null;
+    }
+    const htmlUrl = str(v.html_url);
+    return {
+      clone_url: cloneUrl,
+      full_name: str(v.full_name) || null,
+      // Only a web page is opened in a new tab, never another scheme.
+      html_url: htmlUrl && /^https?:\/\//i.test(htmlUrl) ? htmlUrl : null
     };
   }
 

@@ -15,8 +15,13 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { GitSyncAPI, IAuthInfo } from './api';
 import { gitSyncIcon } from './icons';
 import { TRANSLATION_DOMAIN } from './labels';
-import { SyncStatusModel } from './model';
-import { AlertNotifier, notifySyncFailed } from './notify';
+import { needsFork, SyncStatusModel } from './model';
+import {
+  AlertNotifier,
+  notifyForked,
+  notifyForkFailed,
+  notifySyncFailed
+} from './notify';
 import { branchUrl, parseRemote } from './remote';
 import { UnloadGuard } from './unload';
 import { SyncBadge } from './widgets/badge';
@@ -29,6 +34,7 @@ export namespace CommandIDs {
   export const syncNow = 'gitsync:sync-now';
   export const signIn = 'gitsync:sign-in';
   export const signOut = 'gitsync:sign-out';
+  export const fork = 'gitsync:fork';
   export const resume = 'gitsync:resume';
   export const openBranch = 'gitsync:open-branch';
   export const showDetails = 'gitsync:show-details';
@@ -93,7 +99,7 @@ const COMMAND_ARGS = {
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description:
-    'Shows the Git Sync status in the status bar, with actions to sync, sign in and resume from a branch.',
+    'Shows the Git Sync status in the status bar, with actions to sync, sign in, fork and resume from a branch.',
   autoStart: true,
   optional: [IStatusBar, ICommandPalette, ISettingRegistry, ITranslator],
   activate: (
@@ -206,6 +212,41 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    // Whether a fork request is in flight (one at a time).
+    let forking = false;
+    const setForking = (value: boolean): void => {
+      forking = value;
+      commands.notifyCommandChanged(CommandIDs.fork);
+    };
+    commands.addCommand(CommandIDs.fork, {
+      label: label(
+        trans.__('Git Sync: Fork the repository to my account'),
+        trans.__('Fork to my account')
+      ),
+      caption: trans.__(
+        'You may not push to the repository: fork it to your GitHub account and sync your work there'
+      ),
+      describedBy: COMMAND_ARGS,
+      isVisible: () => needsFork(model.status),
+      isEnabled: () => needsFork(model.status) && !forking,
+      execute: async () => {
+        if (forking) {
+          return;
+        }
+        setForking(true);
+        try {
+          // The engine switches to the fork; a status event follows.
+          notifyForked(await api.forkRepository(), trans);
+        } catch (error) {
+          notifyForkFailed(error, trans, {
+            signIn: () => void commands.execute(CommandIDs.signIn)
+          });
+        } finally {
+          setForking(false);
+        }
+      }
+    });
+
     commands.addCommand(CommandIDs.resume, {
       label: label(
         trans.__('Git Sync: Resume from branch…'),
@@ -314,6 +355,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     new AlertNotifier(model, trans, () => settings.notifications, {
       signIn: () => void commands.execute(CommandIDs.signIn),
+      fork: () => void commands.execute(CommandIDs.fork),
       showDetails: () => void commands.execute(CommandIDs.showDetails)
     });
     new UnloadGuard({ model, enabled: () => settings.warnBeforeClose });

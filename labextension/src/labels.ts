@@ -1,7 +1,7 @@
 import { Time } from '@jupyterlab/coreutils';
 import { nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 
-import type { IRestoreProgress, ISyncStatus, SyncState } from './model';
+import { IRestoreProgress, ISyncStatus, needsFork, SyncState } from './model';
 import { parseRemote, remoteName } from './remote';
 
 /**
@@ -250,7 +250,8 @@ namespace Private {
     }
 
     const relative = options.relativeTimes ?? true;
-    const where = remoteName(parseRemote(status.remote_url));
+    const remote = parseRemote(status.remote_url);
+    const where = remoteName(remote);
     const branch = status.branch
       ? trans.__('Branch: %1.', status.branch)
       : null;
@@ -391,6 +392,28 @@ namespace Private {
           action
         );
       case 'auth-required':
+        if (needsFork(status)) {
+          // The server's message names its end point; say it in plain words.
+          return make(
+            'warning',
+            trans.__('No push access'),
+            remote
+              ? trans.__('You may not push to %1.', remote.path)
+              : trans.__('You may not push to this repository.'),
+            trans.__(
+              'Fork it to your GitHub account to keep your work synced there.'
+            ),
+            waiting > 0
+              ? trans._n(
+                  '%1 snapshot is kept here until then.',
+                  '%1 snapshots are kept here until then.',
+                  waiting
+                )
+              : null,
+            lastSynced,
+            action
+          );
+        }
         return make(
           'warning',
           trans.__('Sign-in required'),

@@ -113,6 +113,19 @@ export function isSyncState(value: unknown): value is SyncState {
 }
 
 /**
+ * The error kind the server reports when the signed-in user may not push to
+ * the repository (forking it is the way on).
+ */
+export const PERMISSION_ERROR_KIND = 'permission';
+
+/**
+ * Whether the user may not push to the repository and can fork it instead.
+ */
+export function needsFork(status: ISyncStatus | null | undefined): boolean {
+  return status?.error?.kind === PERMISSION_ERROR_KIND;
+}
+
+/**
  * Holds the latest sync status of the workspace.
  *
  * It asks the server once when created, then follows the server's status

@@ -1,8 +1,10 @@
 import { Notification } from '@jupyterlab/apputils';
+import { ServerConnection } from '@jupyterlab/services';
 import type { TranslationBundle } from '@jupyterlab/translation';
 
+import type { IForkInfo } from './api';
 import { describeStatus } from './labels';
-import { ISyncStatus, SyncState, SyncStatusModel } from './model';
+import { ISyncStatus, needsFork, SyncState, SyncStatusModel } from './model';
 
 /**
  * States that need the user's attention.
@@ -21,6 +23,11 @@ export interface INotifierActions {
    * Open the sign-in dialog.
    */
   signIn?: () => void;
+  /**
+   * Fork the repository to the user's account (offered instead of signing
+   * in when the user may not push).
+   */
+  fork?: () => void;
   /**
    * Show the details popover.
    */
@@ -97,7 +104,13 @@ export class AlertNotifier {
     const trans = this._trans;
     const { title } = describeStatus(status, { relativeTimes: true, trans });
     const actions: Notification.IAction[] = [];
-    if (status.state === 'auth-required' && this._actions.signIn) {
+    if (needsFork(status) && this._actions.fork) {
+      actions.push({
+        label: trans.__('Fork to my account'),
+        callback: this._actions.fork,
+        displayType: 'accent'
+      });
+    } else if (status.state === 'auth-required' && this._actions.signIn) {
       actions.push({
         label: trans.__('Sign in'),
         callback: this._actions.signIn,
@@ -200,4 +213,74 @@ export function notifySyncFailed(
   Notification.error(trans.__('Git Sync could not sync now: %1', message), {
     autoClose: 8000
   });
+}
+
+/**
+ * Tell the user that the repository was forked and where their work goes
+ * now, with a button to open the fork.
+ *
+ * @param open Opens a URL in a new tab (replaceable for tests).
+ */
+export function notifyForked(
+  fork: IForkInfo,
+  trans: TranslationBundle,
+  open: (url: string) => void = Private.openInNewTab
+): void {
+  const htmlUrl = fork.html_url;
+  Notification.success(
+    fork.full_name
+      ? trans.__('Forked to %1; your work now syncs there.', fork.full_name)
+      : trans.__('Forked the repository; your work now syncs there.'),
+    {
+      autoClose: 10000,
+      actions: htmlUrl
+        ? [
+            {
+              label: trans.__('Open on GitHub'),
+              caption: htmlUrl,
+              callback: () => open(htmlUrl)
+            }
+          ]
+        : []
+    }
+  );
+}
+
+/**
+ * Tell the user that forking failed, in the server's words; offer to sign in
+ * when the server says nobody is (409).
+ */
+export function notifyForkFailed(
+  error: unknown,
+  trans: TranslationBundle,
+  actions: Pick<INotifierActions, 'signIn'> = {}
+): void {
+  const message = error instanceof Error ? error.message : String(error);
+  const signIn =
+    error instanceof ServerConnection.ResponseError &&
+    error.response.status === 409 &&
+    actions.signIn
+      ? actions.signIn
+      : null;
+  Notification.error(trans.__('Could not fork the repository: %1', message), {
+    autoClose: signIn ? false : 10000,
+    actions: signIn
+      ? [
+          {
+            label: trans.__('Sign in'),
+            callback: signIn,
+            displayType: 'accent'
+          }
+        ]
+      : []
+  });
+}
+
+/**
+ * A namespace for module-private functions.
+ */
+namespace Private {
+  export function openInNewTab(url: string): void {
+    window.open(url, '_blank', 'noopener,noreferrer');
+  }
 }

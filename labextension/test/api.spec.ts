@@ -57,6 +57,60 @@ describe('GitSyncAPI', () => {
     );
   });
 
+  it('forks the repository with POST auth/fork', async () => {
+    const request = fakeRequest({
+      'POST auth/fork': () => ({
+        clone_url: 'https://github.com/octocat/thesis.git',
+        full_name: 'octocat/thesis',
+        html_url: 'https://github.com/octocat/thesis'
+      })
+    });
+    const fork = await new GitSyncAPI({ request }).forkRepository();
+    expect(fork).toEqual({
+      clone_url: 'https://github.com/octocat/thesis.git',
+      full_name: 'octocat/thesis',
+      html_url: 'https://github.com/octocat/thesis'
+    });
+    expect(request).toHaveBeenCalledWith(
+      'auth/fork',
+      { method: 'POST' },
+      undefined
+    );
+  });
+
+  it('keeps only a web page as the fork URL to open', async () => {
+    const request = fakeRequest({
+      'POST auth/fork': () => ({
+        clone_url: 'https://github.com/octocat/thesis.git',
+        full_name: null,
+        html_url: 'javascript:alert(1)'
+      })
+    });
+    const fork = await new GitSyncAPI({ request }).forkRepository();
+    expect(fork.full_name).toBeNull();
+    expect(fork.html_url).toBeNull();
+  });
+
+  it('rejects a fork answer without a clone URL', async () => {
+    const request = fakeRequest({ 'POST auth/fork': () => ({}) });
+    await expect(new GitSyncAPI({ request }).forkRepository()).rejects.toThrow(
+      'did not answer with the fork'
+    );
+  });
+
+  it("passes the server's error on when forking fails", async () => {
+    const request = fakeRequest({
+      'POST auth/fork': () => {
+        throw new Error(
+          'Sign in to GitHub first: a fork belongs to your own account.'
+        );
+      }
+    });
+    await expect(new GitSyncAPI({ request }).forkRepository()).rejects.toThrow(
+      'Sign in to GitHub first'
+    );
+  });
+
   it('lists branches, skipping malformed ones', async () => {
     const request = fakeRequest({
       'GET branches': () => ({

@@ -54,6 +54,23 @@ describe('SyncBadge', () => {
     unmount(badge);
   });
 
+  it('tells a user without push access that they can fork', async () => {
+    const { model } = await makeModel({
+      state: 'auth-required',
+      error: { kind: 'permission', message: 'You cannot push to ada/thesis.' }
+    });
+    const badge = await render(
+      new SyncBadge({ model, onActivate: () => undefined })
+    );
+    const node = badge.node.querySelector('.jp-gitsync-Badge') as HTMLElement;
+    expect(node.textContent).toBe('No push access');
+    expect(node.getAttribute('aria-label')).toContain(
+      'Git Sync: No push access. You may not push to ada/thesis. Fork it to your GitHub account to keep your work synced there.'
+    );
+    expect(node.title).toContain('You may not push to ada/thesis.');
+    unmount(badge);
+  });
+
   it('says aria-expanded while the popover is open', async () => {
     const { model } = await makeModel();
     const badge = await render(

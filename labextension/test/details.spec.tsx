@@ -8,6 +8,7 @@ const IDS = {
   syncNow: 'test:sync-now',
   signIn: 'test:sign-in',
   signOut: 'test:sign-out',
+  fork: 'test:fork',
   resume: 'test:resume',
   openBranch: 'test:open-branch'
 };
@@ -116,6 +117,44 @@ describe('SyncDetails', () => {
     ]);
     buttons[1].click();
     expect(ran).toEqual([IDS.signIn]);
+  });
+
+  it('offers to fork instead of signing in without push access', async () => {
+    const { details, ran, text } = await open(
+      {
+        state: 'auth-required',
+        error: {
+          kind: 'permission',
+          message:
+            'You cannot push to ada/thesis. Fork it to your GitHub account ... (POST gitsync/auth/fork, or Fork in the sync menu).'
+        }
+      },
+      { signed_in: true, provider: 'env', login: 'octocat', can_push: false }
+    );
+    expect(text).toContain(
+      'Your GitHub account @octocat may not push to ada/thesis. Fork it to your account'
+    );
+    expect(text).not.toContain('POST gitsync/auth/fork');
+    expect(
+      details.node
+        .querySelector('.jp-gitsync-Details-error')!
+        .getAttribute('data-kind')
+    ).toBe('permission');
+    const buttons = Array.from(
+      details.node.querySelectorAll<HTMLButtonElement>(
+        '.jp-gitsync-Details-actions button'
+      )
+    );
+    expect(buttons.map(b => b.textContent)).toEqual([
+      'short syncNow',
+      'short fork',
+      'short resume',
+      'short openBranch'
+    ]);
+    expect(buttons[1].classList).toContain('jp-mod-accept');
+    expect(buttons[0].classList).toContain('jp-mod-reject');
+    buttons[1].click();
+    expect(ran).toEqual([IDS.fork]);
   });
 
   it('offers sign-out to who signed in here', async () => {

@@ -75,6 +75,41 @@ describe('describeStatus', () => {
     }
   });
 
+  it('says "No push access" rather than asking to sign in', () => {
+    const d = describeStatus(
+      makeStatus({
+        state: 'auth-required',
+        unpushed_commits: 2,
+        error: {
+          kind: 'permission',
+          message:
+            'You cannot push to ada/thesis. Fork it to your GitHub account to keep your work synced there (POST gitsync/auth/fork, or Fork in the sync menu).'
+        }
+      })
+    );
+    expect(d.label).toBe('No push access');
+    expect(d.label).not.toContain('Sign-in');
+    expect(d.tone).toBe('warning');
+    expect(d.state).toBe('auth-required');
+    expect(d.title).toContain('You may not push to ada/thesis.');
+    expect(d.title).toContain(
+      'Fork it to your GitHub account to keep your work synced there.'
+    );
+    expect(d.title).toContain('2 snapshots are kept here until then.');
+    expect(d.title).not.toContain('gitsync/auth/fork');
+  });
+
+  it('still asks to sign in when the credentials were refused', () => {
+    const d = describeStatus(
+      makeStatus({
+        state: 'auth-required',
+        error: { kind: 'auth', message: 'The token expired.' }
+      })
+    );
+    expect(d.label).toBe('Sign-in required');
+    expect(d.title).toContain('sign in again');
+  });
+
   it('includes the server error in plain words', () => {
     const d = describeStatus(
       makeStatus({

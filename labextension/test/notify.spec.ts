@@ -1,7 +1,8 @@
 import { Notification } from '@jupyterlab/apputils';
+import { ServerConnection } from '@jupyterlab/services';
 import { nullTranslator } from '@jupyterlab/translation';
 
-import { AlertNotifier } from '../src/notify';
+import { AlertNotifier, notifyForked, notifyForkFailed } from '../src/notify';
 import { makeModel } from './utils';
 
 const trans = nullTranslator.load('jupyter_gitsync');
@@ -9,7 +10,9 @@ const trans = nullTranslator.load('jupyter_gitsync');
 describe('AlertNotifier', () => {
   let warning: jest.SpyInstance;
   let error: jest.SpyInstance;
+  let success: jest.SpyInstance;
   beforeEach(() => {
+    success = jest.spyOn(Notification, 'success');
     warning = jest.spyOn(Notification, 'warning');
     error = jest.spyOn(Notification, 'error');
   });
@@ -33,6 +36,80 @@ describe('AlertNotifier', () => {
     expect(signIn).toHaveBeenCalled();
     events.emit({ state: 'auth-required' });
     expect(warning).toHaveBeenCalledTimes(1);
+  });
+
+  it('offers to fork, not to sign in, without push access', async () => {
+    const { model, events } = await makeModel();
+    const signIn = jest.fn();
+    const fork = jest.fn();
+    new AlertNotifier(model, trans, () => true, { signIn, fork });
+    events.emit({
+      state: 'auth-required',
+      error: { kind: 'permission', message: 'You cannot push to ada/thesis.' }
+    });
+    expect(warning).toHaveBeenCalledTimes(1);
+    const [message, options] = warning.mock.calls[0];
+    expect(message).toContain('You may not push to ada/thesis.');
+    expect(options.actions.map((a: { label: string }) => a.label)).toEqual([
+      'Fork to my account'
+    ]);
+    options.actions[0].callback();
+    expect(fork).toHaveBeenCalled();
+    expect(signIn).not.toHaveBeenCalled();
+  });
+
+  it('tells where the fork is, with a button to open it', () => {
+    const open = jest.fn();
+    notifyForked(
+      {
+        clone_url: 'https://github.com/octocat/thesis.git',
+        full_name: 'octocat/thesis',
+        html_url: 'https://github.com/octocat/thesis'
+      },
+      trans,
+      open
+    );
+    expect(success).toHaveBeenCalledTimes(1);
+    const [message, options] = success.mock.calls[0];
+    expect(message).toBe(
+      'Forked to octocat/thesis; your work now syncs there.'
+    );
+    options.actions[0].callback();
+    expect(open).toHaveBeenCalledWith('https://github.com/octocat/thesis');
+  });
+
+  it("tells why forking failed in the server's words", () => {
+    const signIn = jest.fn();
+    notifyForkFailed(
+      new ServerConnection.ResponseError(
+        { status: 403, statusText: 'Forbidden' } as Response,
+        'GitHub would not fork ada/thesis: forking is disabled.'
+      ),
+      trans,
+      { signIn }
+    );
+    expect(error).toHaveBeenCalledTimes(1);
+    const [message, options] = error.mock.calls[0];
+    expect(message).toBe(
+      'Could not fork the repository: GitHub would not fork ada/thesis: forking is disabled.'
+    );
+    expect(options.actions).toEqual([]);
+  });
+
+  it('offers to sign in when the server says nobody is', () => {
+    const signIn = jest.fn();
+    notifyForkFailed(
+      new ServerConnection.ResponseError(
+        { status: 409, statusText: 'Conflict' } as Response,
+        'Sign in to GitHub first: a fork belongs to your own account.'
+      ),
+      trans,
+      { signIn }
+    );
+    const [message, options] = error.mock.calls[0];
+    expect(message).toContain('Sign in to GitHub first');
+    options.actions[0].callback();
+    expect(signIn).toHaveBeenCalled();
   });
 
   it('tells about conflicts', async () => {

@@ -15,8 +15,10 @@ import {
   formatTime,
   TRANSLATION_DOMAIN
 } from '../labels';
+import { needsFork } from '../model';
 import type { ISyncStatus, SyncStatusModel } from '../model';
 import { branchUrl, commitUrl, parseRemote } from '../remote';
+import type { IRemoteInfo } from '../remote';
 
 /**
  * How many pending or skipped paths the popover lists before "and N more".
@@ -30,6 +32,10 @@ export interface IDetailsCommands {
   syncNow: string;
   signIn: string;
   signOut: string;
+  /**
+   * Offered, as the main action, when the user may not push.
+   */
+  fork: string;
   resume: string;
   openBranch: string;
 }
@@ -175,7 +181,9 @@ export class SyncDetails extends ReactWidget {
             role="alert"
             data-kind={status.error.kind}
           >
-            {status.error.message}
+            {needsFork(status)
+              ? this._noPushAccessText(remote)
+              : status.error.message}
           </div>
         ) : null}
         {status.notice ? (
@@ -274,9 +282,15 @@ export class SyncDetails extends ReactWidget {
     const ids = this._ids;
     const auth = this._auth;
     const signedInHere = !!auth?.signed_in && auth.provider === 'device';
+    // Without push access signing in again does not help (unless nobody is
+    // signed in any more): forking does.
+    const fork = needsFork(status);
+    const primary = new Set([ids.signIn, ids.fork]);
     const wanted = [
       ids.syncNow,
-      status?.state === 'auth-required' || (auth !== null && !auth.signed_in)
+      fork ? ids.fork : null,
+      (status?.state === 'auth-required' && !fork) ||
+      (auth !== null && !auth.signed_in)
         ? ids.signIn
         : null,
       signedInHere ? ids.signOut : null,
@@ -295,7 +309,7 @@ export class SyncDetails extends ReactWidget {
             key={id}
             type="button"
             className={`jp-Button jp-mod-styled ${
-              id === ids.signIn ? 'jp-mod-accept' : 'jp-mod-reject'
+              primary.has(id) ? 'jp-mod-accept' : 'jp-mod-reject'
             }`}
             data-command={id}
             disabled={!this._commands.isEnabled(id)}
@@ -309,6 +323,28 @@ export class SyncDetails extends ReactWidget {
         ))}
       </div>
     );
+  }
+
+  /**
+   * Why syncing stopped when the user may not push, and the way on.
+   */
+  private _noPushAccessText(remote: IRemoteInfo | null): string {
+    const trans = this._trans;
+    const login = this._auth?.signed_in ? this._auth.login : null;
+    const repository = remote?.path ?? null;
+    const who =
+      login && repository
+        ? trans.__(
+            'Your GitHub account @%1 may not push to %2.',
+            login,
+            repository
+          )
+        : repository
+          ? trans.__('Your GitHub account may not push to %1.', repository)
+          : trans.__('Your GitHub account may not push to this repository.');
+    return `${who} ${trans.__(
+      'Fork it to your account, and Git Sync keeps your work synced to the fork instead.'
+    )}`;
   }
 
   private _accountText(): string | null {
