@@ -24,6 +24,8 @@ module.exports = {
   collectCoverageFrom: ['labextension/src/**/*.{ts,tsx}', '!**/*.d.ts'],
   coverageReporters: ['text-summary'],
   reporters: ['default'],
+  // deadlines, not sleeps: a cold, busy CI machine compiles lazily loaded modules slowly
+  testTimeout: 60000,
   roots: ['<rootDir>/labextension'],
   testRegex: 'labextension/test/.*\\.spec\\.tsx?$',
   transformIgnorePatterns: [`/node_modules/(?!${esModules}).+`]

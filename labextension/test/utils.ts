@@ -161,7 +161,7 @@ export async function settle(widget?: ReactWidget): Promise<void> {
 export async function waitFor(
   condition: () => boolean,
   widget?: ReactWidget,
-  timeout = 2000
+  timeout = 20000
 ): Promise<void> {
   const deadline = Date.now() + timeout;
   while (!condition()) {
