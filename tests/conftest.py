@@ -6,9 +6,11 @@ import secrets
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from jupyter_gitsync.app import EVENT_SCHEMA_ID, GitSync
 from jupyter_gitsync.repo import SyncRepo
 from tests.gitserver import GitHTTPServer
 from tests.helpers import SNAPSHOT_BRANCH, git
@@ -82,3 +84,27 @@ def earlier_session(
     assert repo.snapshot(None) is not None
     repo.push(remote_url, lambda: token)
     return workspace
+
+
+# -- the extension inside pytest-jupyter's server -------------------------------------------
+
+
+@pytest.fixture
+def extension(jp_serverapp: Any) -> GitSync:
+    """The GitSync extension app of pytest-jupyter's server."""
+    point = jp_serverapp.extension_manager.extensions["jupyter_gitsync"].extension_points
+    app = point["jupyter_gitsync"].app
+    assert isinstance(app, GitSync)
+    return app
+
+
+@pytest.fixture
+def events(jp_serverapp: Any) -> list[dict[str, Any]]:
+    """Every status event the server emits, as the frontend would receive it."""
+    received: list[dict[str, Any]] = []
+
+    async def listener(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        received.append(dict(data))
+
+    jp_serverapp.event_logger.add_listener(schema_id=EVENT_SCHEMA_ID, listener=listener)
+    return received

@@ -7,7 +7,7 @@ import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 DEADLINE_SECONDS = 20.0
@@ -88,3 +88,8 @@ def files(root: Path) -> dict[str, bytes]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and ".git" not in p.relative_to(root).parts
     }
+
+
+async def start_extensions(jp_serverapp: Any) -> None:
+    """pytest-jupyter does not run the server's post-start hook; run it as the server would."""
+    await jp_serverapp.extension_manager.start_all_extensions()

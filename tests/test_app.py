@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from jupyter_gitsync.app import EVENT_SCHEMA_ID, GitSync
+from jupyter_gitsync.app import GitSync
 from tests.gitserver import GitHTTPServer
 from tests.helpers import async_wait_until, ref_or_none, show, user_git_state
+from tests.helpers import start_extensions as start
 
 BRANCH = "gitsync/tester"
 
@@ -66,30 +67,6 @@ def jp_server_config(
         },
         "GitSync": gitsync_settings,
     }
-
-
-@pytest.fixture
-def extension(jp_serverapp: Any) -> GitSync:
-    point = jp_serverapp.extension_manager.extensions["jupyter_gitsync"].extension_points
-    app = point["jupyter_gitsync"].app
-    assert isinstance(app, GitSync)
-    return app
-
-
-@pytest.fixture
-def events(jp_serverapp: Any) -> list[dict[str, Any]]:
-    received: list[dict[str, Any]] = []
-
-    async def listener(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
-        received.append(dict(data))
-
-    jp_serverapp.event_logger.add_listener(schema_id=EVENT_SCHEMA_ID, listener=listener)
-    return received
-
-
-async def start(jp_serverapp: Any) -> None:
-    """pytest-jupyter does not run the server's post-start hook; run it as the server would."""
-    await jp_serverapp.extension_manager.start_all_extensions()
 
 
 async def status(jp_fetch: Any) -> dict[str, Any]:
