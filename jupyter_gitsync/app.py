@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import logging
 import os
 from collections.abc import Coroutine
 from pathlib import Path
@@ -198,6 +199,7 @@ class GitSync(ExtensionApp):
     def initialize_settings(self) -> None:
         """Build the engine once; handlers get it through their init dict."""
         assert self.serverapp is not None
+        self._log_like_the_server()
         workspace = Path(self.workspace or self.serverapp.root_dir).expanduser()
         config = EngineConfig(
             workspace=workspace,
@@ -236,6 +238,16 @@ class GitSync(ExtensionApp):
         if not self._branch_is_explicit():
             self.auth.on_login.append(self._use_login_branch)
         self.auth.on_fork.append(self._use_fork)
+
+    def _log_like_the_server(self) -> None:
+        """Our modules log to `jupyter_gitsync.*`; show those records the way the server shows
+        its own (same handlers and level), not through Python's bare last-resort handler."""
+        assert self.serverapp is not None
+        package = logging.getLogger("jupyter_gitsync")
+        for handler in self.serverapp.log.handlers:
+            if handler not in package.handlers:
+                package.addHandler(handler)
+        package.setLevel(self.serverapp.log.level)
 
     def _branch_is_explicit(self) -> bool:
         return "branch" in self.config.get("GitSync", {}) or bool(os.environ.get("GITSYNC_BRANCH"))
