@@ -61,6 +61,7 @@ class EngineConfig:
     restore_on_start: bool = True
     rescan_interval_seconds: float = 600.0
     pack_every_snapshots: int = 50
+    pack_every_bytes: int = 64 * 1024 * 1024
     binder_repo_url: str | None = None
     watch: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -468,7 +469,9 @@ class SyncEngine:
             self._rescan_next = False
             if snapshot is not None:
                 log.info("gitsync: snapshot of %d paths", snapshot.paths)
-            if self._repo.snapshots_since_pack >= self.config.pack_every_snapshots:
+            if self._repo.wants_packing(
+                self.config.pack_every_snapshots, self.config.pack_every_bytes
+            ):
                 await self._git(self._repo.maintain)
         except GitSyncError as exc:
             log.warning("gitsync: snapshot failed: %s", exc.message)

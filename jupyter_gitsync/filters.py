@@ -102,8 +102,23 @@ def secret_file_reason(relpath: str) -> str | None:
     return None
 
 
+# Every pattern above starts with one of these; bytes.find on them is ~10x faster than the
+# regex over a large notebook, and most files contain none.
+_SECRET_PREFIXES = (
+    *(b"gh%b_" % kind for kind in (b"p", b"o", b"u", b"s", b"r")),
+    b"github_pat_",
+    b"AKIA",
+    b"ASIA",
+    b"AIza",
+    b"xox",
+    b"PRIVATE KEY-----",
+)
+
+
 def secret_content_reason(content: bytes) -> str | None:
     """Why content must not be synced because it holds something shaped like a secret."""
+    if not any(prefix in content for prefix in _SECRET_PREFIXES):
+        return None
     match = _SECRET_CONTENT.search(content)
     if match is None:
         return None

@@ -118,7 +118,9 @@ class SyncRepo:
         self._engine_lock = self._lock_engine()
         self._remove_stale_locks()
         self.index = self._load_index()
+        self._staged: list[tuple[str, str]] = []  # (A|M|D, path) of this snapshot, for its message
         self.snapshots_since_pack = 0
+        self.bytes_since_pack = 0  # what went into loose objects since the last packing
         _native.add_ignore_rules(self.repo, filters.as_ignore_rules(self.excludes))
         self._remote_known = False
         self.default_branch: str | None = None
@@ -192,6 +194,10 @@ class SyncRepo:
                 lock.unlink()
                 log.warning("gitsync: removed a stale lock left by a stopped process: %s", lock)
 
+    def wants_packing(self, every_snapshots: int, every_bytes: int) -> bool:
+        """Time to pack: after so many snapshots, or sooner when large files were saved."""
+        return self.snapshots_since_pack >= every_snapshots or self.bytes_since_pack >= every_bytes
+
     def maintain(self) -> None:
         """Pack loose objects now and then, so that .git stays bounded (100 saves of a large
         notebook are 100 loose copies until packed, and packed they delta to little). Uses the
@@ -203,6 +209,7 @@ class SyncRepo:
         for command in (["repack", "-d", "-q"], ["gc", "--auto", "--quiet"]):
             subprocess.run([git, *command], env=env, capture_output=True, check=False)
         self.snapshots_since_pack = 0
+        self.bytes_since_pack = 0
 
     def _load_index(self) -> pygit2.Index:
         try:
@@ -280,6 +287,7 @@ class SyncRepo:
         """Stage `paths` (None: scan the whole workspace) and commit if the tree changed."""
         try:
             candidates = self.scan() if paths is None else set(paths)
+            self._staged = []
             for relpath in sorted(candidates):
                 self._stage(relpath)
             tree = self.index.write_tree()
@@ -321,6 +329,7 @@ class SyncRepo:
         if secret is not None:
             self.skipped[relpath] = secret
             return
+        before = self.index[relpath].id if tracked else None
         try:
             self.index.add(relpath)
         except (pygit2.GitError, ValueError) as exc:
@@ -333,6 +342,11 @@ class SyncRepo:
             self._unstage(relpath)
             return
         self.skipped.pop(relpath, None)
+        self.bytes_since_pack += st.st_size
+        if before is None:
+            self._staged.append(("A", relpath))
+        elif before != self.index[relpath].id:
+            self._staged.append(("M", relpath))
 
     @staticmethod
     def _secret_in(path: Path) -> str | None:
@@ -363,10 +377,14 @@ class SyncRepo:
     def _unstage_file(self, relpath: str) -> None:
         if relpath in self.index:
             self.index.remove(relpath)
+            self._staged.append(("D", relpath))
 
     def _unstage(self, relpath: str) -> None:
         self._unstage_file(relpath)
+        before = len(self.index)
         self.index.remove_directory(relpath)
+        if len(self.index) != before:
+            self._staged.append(("D", f"{relpath}/"))
         self.skipped.pop(relpath, None)
 
     def _commit(self, tree: pygit2.Oid, touched: int) -> Snapshot | None:
@@ -378,7 +396,7 @@ class SyncRepo:
             return None
         if previous_tree is None and len(self.index) == 0:
             return None
-        message = self._describe(previous_tree, self.repo[tree].peel(pygit2.Tree))
+        message = self._describe(self._staged)
         message += self._trailers(base)
         parents = [p for p in (tip, base) if p is not None]
         if len(parents) == 2 and parents[0] == parents[1]:
@@ -422,23 +440,16 @@ class SyncRepo:
             user = os.environ.get("JUPYTERHUB_USER") or SIGNATURE_NAME
             return user, SIGNATURE_EMAIL
 
-    def _describe(self, old: pygit2.Tree | None, new: pygit2.Tree) -> str:
-        """A commit message that says what changed, e.g. 'Update a.ipynb, b.csv (+3 more)'."""
-        if old is None:
-            deltas = [(pygit2.enums.DeltaStatus.ADDED, e.path) for e in self.index]
-        else:
-            diff = old.diff_to_tree(new)
-            diff.find_similar()
-            deltas = [(d.status, d.new_file.path) for d in diff.deltas]
-        statuses = {status for status, _ in deltas}
-        verb = "Update"
-        if statuses == {pygit2.enums.DeltaStatus.ADDED}:
-            verb = "Add"
-        elif statuses == {pygit2.enums.DeltaStatus.DELETED}:
-            verb = "Delete"
-        elif statuses == {pygit2.enums.DeltaStatus.RENAMED}:
-            verb = "Rename"
-        paths = [path for _, path in deltas]
+    @staticmethod
+    def _describe(staged: list[tuple[str, str]]) -> str:
+        """A commit message that says what changed, e.g. 'Update a.ipynb, b.csv (+3 more)'.
+
+        Built from what this snapshot staged, not from a diff of two whole trees, which costs
+        more than the rest of a one-file snapshot in a large workspace.
+        """
+        kinds = {kind for kind, _ in staged}
+        verb = {frozenset("A"): "Add", frozenset("D"): "Delete"}.get(frozenset(kinds), "Update")
+        paths = [path for _, path in staged] or ["the workspace"]
         listed = ", ".join(paths[:_MESSAGE_PATHS])
         more = len(paths) - _MESSAGE_PATHS
         return f"{verb} {listed}" + (f" (+{more} more)" if more > 0 else "") + "\n"
