@@ -1,0 +1,87 @@
+"""The watcher against a real directory tree (inotify)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jupyter_gitsync import filters
+from jupyter_gitsync.watcher import ChangeSet, Watcher
+from tests.helpers import wait_until
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> Iterator[tuple[Path, ChangeSet, list[int]]]:
+    (tmp_path / ".git" / "objects").mkdir(parents=True)
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "node_modules").mkdir()
+    wakeups: list[int] = []
+    changes = ChangeSet(lambda: wakeups.append(1))
+    watcher = Watcher(tmp_path, filters.DEFAULT_EXCLUDES, changes)
+    watcher.start()
+    yield tmp_path, changes, wakeups
+    watcher.stop()
+
+
+def seen(changes: ChangeSet, path: str) -> bool:
+    return path in changes.peek(10_000)[0]
+
+
+def test_changes_anywhere_are_recorded_and_wake_the_engine_once(watched) -> None:
+    root, changes, wakeups = watched
+    (root / "a.txt").write_text("a")
+    (root / "notebooks" / "b.ipynb").write_text("{}")
+    wait_until(lambda: seen(changes, "a.txt") and seen(changes, "notebooks/b.ipynb"))
+    assert wakeups == [1]  # only the first change after a drain wakes the engine
+    assert changes.drain() >= {"a.txt", "notebooks/b.ipynb"}
+    (root / "a.txt").write_text("again")
+    wait_until(lambda: seen(changes, "a.txt"))
+    assert wakeups == [1, 1]
+
+
+def test_git_and_excluded_directories_are_not_watched(watched) -> None:
+    root, changes, _ = watched
+    (root / ".git" / "objects" / "x").write_text("object")
+    (root / "node_modules" / "m.js").write_text("js")
+    (root / "notebooks" / ".ipynb_checkpoints").mkdir()
+    (root / "notebooks" / ".ipynb_checkpoints" / "b-checkpoint.ipynb").write_text("{}")
+    (root / "sentinel.txt").write_text("after the others")
+    (root / "notebooks" / "sentinel.txt").write_text("after the others")
+    wait_until(lambda: seen(changes, "sentinel.txt") and seen(changes, "notebooks/sentinel.txt"))
+    recorded = changes.drain()
+    assert not any(p.startswith((".git", "node_modules")) or "checkpoint" in p for p in recorded)
+
+
+def test_directories_that_appear_or_move_later_are_watched(watched) -> None:
+    root, changes, _ = watched
+    (root / "new").mkdir()
+    wait_until(lambda: seen(changes, "new"), what="the new directory")
+    (root / "new" / "deep").mkdir()
+    (root / "new" / "deep" / "file.txt").write_text("x")
+    wait_until(lambda: seen(changes, "new/deep/file.txt"), what="a file in it")
+    (root / "new").rename(root / "renamed")
+    wait_until(lambda: seen(changes, "renamed"), what="the move")
+    changes.drain()
+    (root / "renamed" / "deep" / "file.txt").write_text("changed")
+    wait_until(lambda: seen(changes, "renamed/deep/file.txt"), what="a change after the move")
+
+
+def test_an_inotify_overflow_asks_for_a_full_rescan(watched) -> None:
+    _, changes, wakeups = watched
+    assert not changes.take_rescan()
+    # what watchdog logs when the kernel's queue overflowed and events were lost
+    logging.getLogger("watchdog.observers.inotify_c").warning(
+        "Inotify queue overflowed; filesystem events were lost"
+    )
+    assert changes and wakeups == [1]
+    assert changes.take_rescan() and not changes.take_rescan()
+
+
+def test_peek_is_bounded() -> None:
+    changes = ChangeSet(lambda: None)
+    changes.add(f"f{i:05d}" for i in range(5000))
+    listed, count = changes.peek(100)
+    assert count == 5000 and len(listed) == 100 and listed == sorted(listed)
