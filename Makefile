@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # the frontend build calls jlpm and jupyter-builder by name
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup test test-python demo bench lint format clean
+.PHONY: setup test test-slow test-python demo bench lint format clean
 
 $(STAMP): pyproject.toml package.json yarn.lock
 	$(PYTHON) -m venv $(VENV)
@@ -32,11 +32,23 @@ $(CHROMIUM):
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
 	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
+# The fault tests of "Never lose work" repeated 20 times (`make test` runs them twice), with
+# their numbers (trials, saves made, saves found on the remote) printed as they finish.
+FAULT_TRIALS ?= 20
+test-slow: setup
+	GITSYNC_FAULT_TRIALS=$(FAULT_TRIALS) $(BIN)/python -m pytest -s --durations=0 $(PYTEST_ARGS) \
+		tests/test_faults.py tests/test_server_process.py
+
 demo: setup
 	$(BIN)/python scripts/demo.py
 
-bench: setup
+# Benchmarks read peak memory with GNU time (Debian's `time` package).
+GNU_TIME ?= /usr/bin/time
+bench: setup $(GNU_TIME)
 	$(BIN)/python -m benchmarks
+$(GNU_TIME):
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time
 
 lint: setup
 	$(BIN)/ruff check jupyter_gitsync tests scripts

@@ -140,7 +140,9 @@ class SyncEngine:
         except Exception:
             log.exception("gitsync: shutdown flush failed")
         if self._repo is not None:
-            self._executor.submit(self._repo.close)
+            # after any git work still queued; a new engine in this process may start at once
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._git(self._repo.close), 5)
         self._executor.shutdown(wait=False)
 
     async def _flush(self) -> None:
@@ -388,6 +390,8 @@ class SyncEngine:
             await self._snapshot(full=True)
             if self._url:
                 await self._push()
+                if self._push_error is None:
+                    await self._pull()
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(self.status_json())
@@ -525,6 +529,22 @@ class SyncEngine:
             # to send must not hold back the next save.
             self._last_push = time.monotonic()
             log.info("gitsync: pushed %d snapshot(s) to %s", unpushed, self._repo.branch)
+
+    async def _pull(self) -> None:
+        """Bring in what another session pushed since (Sync now goes both ways): a newer remote
+        snapshot is restored, one that diverged is merged as after a refused push."""
+        assert self._repo is not None and self._url is not None
+        try:
+            result = await self._git(
+                restore.restore, self._repo, self._url, self._token, self._progress_threadsafe
+            )
+        except GitSyncError as exc:
+            log.warning("gitsync: could not look for newer snapshots: %s", exc.message)
+            return
+        if result.case not in ("up-to-date", "nothing-to-restore"):
+            log.info("gitsync: brought in the remote's newer snapshots: %s", result.case)
+            self.status.notice = result.notice() or self.status.notice
+        await self._refresh()
 
     async def _reconcile(self) -> bool:
         """Merge the remote's new snapshots into this workspace, as a restore does: changes to

@@ -20,7 +20,7 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     ".DS_Store",
 )
 
-DEFAULT_MAX_FILE_SIZE_BYTES = 50 * 1024 * 1024
+DEFAULT_MAX_FILE_SIZE_BYTES = 50_000_000  # "50 MB"; GitHub refuses files over 100 MiB
 
 
 def is_git_internal(relpath: str) -> bool:

@@ -107,7 +107,7 @@ def _reconcile(
 ) -> RestoreResult:
     merged = repo.merge_snapshots(local_tip, remote_tip)
     if merged.conflicts:
-        rescue = rescue_branch_name(repo.branch)
+        rescue = rescue_branch_name(repo.branch, remote_tip)
         repo.create_rescue_branch(rescue, remote_tip)
         listed = ", ".join(merged.conflicts[:5])
         more = len(merged.conflicts) - 5
@@ -126,10 +126,12 @@ def _reconcile(
     return result
 
 
-def rescue_branch_name(branch: str) -> str:
-    """Where a snapshot that could not be merged is kept, e.g. gitsync/ada-rescue-20261126-0914."""
+def rescue_branch_name(branch: str, commit: Oid) -> str:
+    """Where a snapshot that could not be merged is kept, e.g.
+    gitsync/ada-rescue-20261126-091412-5f3c2a1b. The commit is in the name, so one name always
+    means one commit: two sessions rescuing in the same second never collide."""
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"{branch}-rescue-{stamp}"
+    return f"{branch}-rescue-{stamp}-{str(commit)[:8]}"
 
 
 def resume(

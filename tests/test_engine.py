@@ -119,7 +119,10 @@ async def test_wrong_token_waits_for_a_new_one(
     engine, events, source = make_engine(token=token[::-1])
     await engine.start()
     (workspace / "a.txt").write_text("a")
-    await async_wait_until(lambda: engine.status.state == State.AUTH_REQUIRED, what="auth")
+    await async_wait_until(
+        lambda: engine.status.state == State.AUTH_REQUIRED and engine.status.unpushed_commits == 1,
+        what="auth-required with the first snapshot kept",
+    )
     refused = git_server.count(401, with_credentials=True)
     (workspace / "b.txt").write_text("b")  # snapshots go on while signed out
     await async_wait_until(lambda: engine.status.unpushed_commits == 2, what="2nd snapshot")
@@ -245,6 +248,11 @@ async def test_two_sessions_on_one_branch_merge_and_keep_both_versions(
     notice = status["notice"]
     assert notice["paths"] == ["notes.txt"] and notice["branch"] in notice["message"]
     assert show(bare, f"refs/heads/{notice['branch']}", "notes.txt") == b"A's notes\n"
+    # Sync now goes both ways: A, with nothing new of its own, brings in B's snapshots
+    status = await a.sync_now()
+    assert status["head"] == status["remote_head"] == tip
+    assert (wa / "from-b.txt").read_text() == "B\n"
+    assert _cell_sources((wa / "nb.ipynb").read_bytes()) == ["x = 100", "y = 200"]
     await a.stop(10)
     await b.stop(10)
 
