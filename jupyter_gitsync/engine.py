@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -64,7 +64,6 @@ class EngineConfig:
     pack_every_bytes: int = 64 * 1024 * 1024
     binder_repo_url: str | None = None
     watch: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _now_iso() -> str:
