@@ -16,19 +16,19 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.jupyter_process import JupyterProcess, jupyter_process
+from tests.jupyter_process import free_port as free_port  # re-exported
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BRANCH = "gitsync/bench"
@@ -562,39 +562,13 @@ def run_measured(
 # -- a real `jupyter server` with the extension -----------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
-class JupyterServer:
-    url: str
-    token: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
+class JupyterServer(JupyterProcess):
+    """The shared server process (tests/jupyter_process.py), with longer request timeouts
+    (a large workspace keeps the server busy) and a status poll."""
 
     def request(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            f"{self.url}{path}",
-            data=data,
-            method=method,
-            headers={"Authorization": f"token {self.token}"},
-        )
-        with urllib.request.urlopen(req, timeout=timeout) as response:
-            return json.loads(response.read() or b"null")
-
-    def save(self, path: str, text: str) -> None:
-        """A save, as JupyterLab does it: PUT /api/contents/<path>."""
-        self.request(
-            "PUT", f"api/contents/{path}", {"type": "file", "format": "text", "content": text}
-        )
-
-    def status(self) -> dict[str, Any]:
-        return self.request("GET", "gitsync/status")  # type: ignore[no-any-return]
+        return super().request(method, path, body, timeout)
 
     def wait_status(self, predicate: Callable[[dict[str, Any]], bool], timeout: float,
                     what: str) -> dict[str, Any]:  # fmt: skip
@@ -614,57 +588,8 @@ def jupyter_server(
 ) -> Iterator[JupyterServer]:
     """Start `jupyter server` on a free loopback port with jupyter_gitsync (and `extensions`)
     enabled, configured by env vars as a hub or Binder does (tests/test_server_process.py)."""
-    config = home / "config"
-    config.mkdir(parents=True, exist_ok=True)
     enabled = {"jupyter_gitsync": True, **{name: True for name in extensions}}
-    (config / "jupyter_server_config.json").write_text(
-        json.dumps({"ServerApp": {"jpserver_extensions": enabled}})
-    )
-    port = free_port()
-    token = secrets.token_hex(16)
-    full_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("GITSYNC_", "GITHUB_"))},
-        "HOME": str(home),
-        "JUPYTER_CONFIG_DIR": str(config),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "JUPYTER_DATA_DIR": str(home / "data"),
-        "PYTHONPATH": str(REPO_ROOT),
-        **env,
-    }
-    log_path = home / "server.log"
-    command = [
-        sys.executable, "-m", "jupyter_server",
-        f"--ServerApp.root_dir={root}",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        "--ServerApp.ip=127.0.0.1",
-        "--ServerApp.open_browser=False",
-        "--ServerApp.allow_root=True",
-        f"--IdentityProvider.token={token}",
-    ]  # fmt: skip
-    with log_path.open("wb") as out:
-        process = subprocess.Popen(
-            command, env=full_env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT
-        )
-    server = JupyterServer(f"http://127.0.0.1:{port}/", token, port, process, log_path)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"jupyter server exited:\n{log_path.read_text()[-3000:]}")
-            try:
-                server.request("GET", "api/status", timeout=5)
-                break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("jupyter server did not answer") from None
-                time.sleep(0.02)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with jupyter_process(
+        root, home, env, extensions=enabled, start_timeout=120, stop_timeout=120
+    ) as server:
+        yield JupyterServer(server.url, server.token, server.process, server.log)

@@ -2,60 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.gitserver import GitHTTPServer
 from tests.helpers import ref_or_none, show, user_git_state, wait_until
+from tests.jupyter_process import JupyterProcess, free_port, jupyter_process
+
+__all__ = ["Server", "free_port", "jupyter_server"]
 
 BRANCH = "b"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    url: str
-    token: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def request(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            f"{self.url}{path}",
-            data=data,
-            method=method,
-            headers={"Authorization": f"token {self.token}"},
-        )
-        with urllib.request.urlopen(req, timeout=30) as response:
-            return json.loads(response.read() or b"null")
-
-    def save(self, name: str, text: str) -> None:
-        self.request(
-            "PUT", f"api/contents/{name}", {"type": "file", "format": "text", "content": text}
-        )
-
-    def status(self) -> dict[str, Any]:
-        return self.request("GET", "gitsync/status")  # type: ignore[no-any-return]
+# The names other tests import from here (tests/test_cli.py, test_demo.py, test_faults.py).
+Server = JupyterProcess
 
 
 @contextmanager
@@ -63,53 +29,8 @@ def jupyter_server(
     root: Path, tmp: Path, env: dict[str, str], wrapper: list[str] | None = None
 ) -> Iterator[Server]:
     """Start `jupyter server` on a free loopback port with the extension enabled."""
-    config = tmp / "config"
-    config.mkdir(exist_ok=True)
-    (config / "jupyter_server_config.json").write_text(
-        json.dumps({"ServerApp": {"jpserver_extensions": {"jupyter_gitsync": True}}})
-    )
-    port = free_port()
-    jupyter_token = os.urandom(16).hex()
-    full_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("GITSYNC_", "GITHUB_"))},
-        "HOME": str(tmp),
-        "JUPYTER_CONFIG_DIR": str(config),
-        "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
-        "JUPYTER_DATA_DIR": str(tmp / "data"),
-        **env,
-    }
-    log = tmp / "server.log"
-    command = [
-        sys.executable, "-m", "jupyter_server",
-        f"--ServerApp.root_dir={root}",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        "--ServerApp.ip=127.0.0.1",
-        "--ServerApp.open_browser=False",
-        "--ServerApp.allow_root=True",
-        f"--IdentityProvider.token={jupyter_token}",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*(wrapper or []), *command], env=full_env, stdout=out, stderr=subprocess.STDOUT
-        )
-    server = Server(f"http://127.0.0.1:{port}/", jupyter_token, process, log)
-
-    def up() -> bool:
-        assert process.poll() is None, log.read_text()
-        try:
-            server.request("GET", "api/status")
-        except (urllib.error.URLError, ConnectionError):
-            return False
-        return True
-
-    try:
-        wait_until(up, timeout=60, what="jupyter server to answer")
+    with jupyter_process(root, tmp, env, wrapper=wrapper) as server:
         yield server
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=60)
 
 
 @pytest.fixture
