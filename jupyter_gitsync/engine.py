@@ -163,7 +163,8 @@ class SyncEngine:
         self._publish()
 
     async def sync_now(self) -> dict[str, Any]:
-        """Snapshot and push immediately; answer with the status once done."""
+        """Snapshot, push, and bring in what another session pushed, now; answer with the
+        status once done."""
         if self._task is None or self._task.done() or self._closing:
             return self.status_json()
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()

@@ -54,7 +54,7 @@ class StatusHandler(_EngineHandler):
 
 
 class SyncHandler(_EngineHandler):
-    """POST /gitsync/sync: snapshot and push now; answers with the status when done."""
+    """POST /gitsync/sync: snapshot, push and pull now; answers with the status when done."""
 
     @web.authenticated
     @authorized
