@@ -110,7 +110,6 @@ class SyncEngine:
         self._heads = Heads(None, None, 0)
         self._rescan_next = False  # a failed snapshot is retried as a full scan
         self._remote_checked = False
-        self._force: list[asyncio.Future[dict[str, Any]]] = []
         self._jobs: list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = []
         self._progress_at = 0.0
         self._divergences: list[float] = []  # when the remote branch moved under us
@@ -154,23 +153,24 @@ class SyncEngine:
         await self._snapshot(full=True)
         if self._push_due() is not None:
             await self._push()
-        for waiter in self._force:
-            if not waiter.done():
-                waiter.set_result(self.status_json())
-        for _, future in self._jobs:
-            if not future.done():
-                future.set_exception(GitSyncError("The server is shutting down."))
         self._publish()
 
     async def sync_now(self) -> dict[str, Any]:
         """Snapshot, push, and bring in what another session pushed, now; answer with the
         status once done."""
         if self._task is None or self._task.done() or self._closing:
+            return self.status_json()  # disabled, failed to start, or stopping: nothing to do
+
+        async def job() -> dict[str, Any]:
+            # A full scan: the watcher may not have reported the very latest save yet.
+            await self._snapshot(full=True)
+            if self._url:
+                await self._push()
+                if self._push_error is None:
+                    await self._pull()
             return self.status_json()
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._force.append(future)
-        self._wake.set()
-        return await future
+
+        return await self._run_job(job)
 
     def status_json(self) -> dict[str, Any]:
         """The status as served by the API."""
@@ -180,6 +180,15 @@ class SyncEngine:
     # -- the loop ---------------------------------------------------------------------------
 
     async def _main(self) -> None:
+        try:
+            await self._run()
+        finally:
+            for _, future in self._jobs:  # asked for, but the loop stopped (or never started)
+                if not future.done():
+                    future.set_exception(GitSyncError("Sync has stopped; nothing was done."))
+            self._jobs.clear()
+
+    async def _run(self) -> None:
         try:
             await self._open()
         except GitSyncError as exc:
@@ -262,7 +271,8 @@ class SyncEngine:
     # -- jobs the API asks for: run by the loop, so git work stays serialised -----------------
 
     async def _run_job(self, job: Callable[[], Awaitable[T]]) -> T:
-        if self._task is None or self._task.done() or self._closing or self._repo is None:
+        """Run `job` on the engine's loop, after the work before it (and after start-up)."""
+        if self._task is None or self._task.done() or self._closing:
             raise GitSyncError("Sync is not running.")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._jobs.append((job, future))
@@ -383,18 +393,6 @@ class SyncEngine:
             else:
                 if not future.done():
                     future.set_result(result)
-            return
-        if self._force:
-            waiters, self._force = self._force, []
-            # A full scan: the watcher may not have reported the very latest save yet.
-            await self._snapshot(full=True)
-            if self._url:
-                await self._push()
-                if self._push_error is None:
-                    await self._pull()
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(self.status_json())
             return
         timeout: float | None = None
         if self._changes or self._scan_all:

@@ -59,7 +59,7 @@ class SyncHandler(_EngineHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.finish(json.dumps(await self.engine.sync_now()))
+        await self.answer(self.engine.sync_now())
 
 
 class BranchesHandler(_EngineHandler):
