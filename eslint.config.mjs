@@ -73,13 +73,16 @@ export default defineConfig([
         {
           ignoreImports: [
             './api',
+            './commands',
             './labels',
             './model',
             './notify',
             './remote',
+            './settings',
             './unload',
             './widgets/badge',
-            './widgets/details'
+            './widgets/details',
+            './widgets/statusitem'
           ]
         }
       ],
