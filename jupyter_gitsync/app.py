@@ -7,7 +7,9 @@ import asyncio
 import getpass
 import logging
 import os
-from collections.abc import Coroutine
+import signal
+import threading
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +23,45 @@ from .auth.service import AuthService
 from .engine import EngineConfig, SyncEngine
 from .errors import PermissionDenied
 from .handlers import BranchesHandler, ResumeHandler, StatusHandler, SyncHandler
-from .repo import sanitize_ref_component
+from .repository import sanitize_ref_component
 
 EVENT_SCHEMA_ID = "https://events.jupyter.org/jupyter_gitsync/status/v1"
 _EVENT_SCHEMA = Path(__file__).parent / "events" / "status-v1.yaml"
 _FALSE = {"0", "false", "no", "off", ""}
+log = logging.getLogger(__name__)
+
+# trait -> (environment variable, its default when the variable is unset or unusable)
+ENV_VARS: dict[str, tuple[str, Any]] = {
+    "enabled": ("GITSYNC_ENABLED", True),
+    "remote_url": ("GITSYNC_REMOTE_URL", ""),
+    "commit_delay_seconds": ("GITSYNC_COMMIT_DELAY", 2.0),
+    "push_interval_seconds": ("GITSYNC_PUSH_INTERVAL", 10.0),
+    "client_id": ("GITSYNC_CLIENT_ID", ""),
+    "github_url": ("GITSYNC_GITHUB_URL", DEFAULT_GITHUB_URL),
+    "github_app_id": ("GITSYNC_GITHUB_APP_ID", ""),
+    "github_app_private_key_path": ("GITSYNC_GITHUB_APP_PRIVATE_KEY_PATH", ""),
+}
 
 
-def _env_float(name: str, fallback: float) -> float:
-    value = os.environ.get(name)
-    try:
-        return float(value) if value else fallback
-    except ValueError:
-        return fallback
+def _from_environment(trait: str) -> Callable[[Any], Any]:
+    """A traitlets default generator reading `trait`'s variable from ENV_VARS."""
+    variable, fallback = ENV_VARS[trait]
+
+    def read(self: Any) -> Any:
+        value = os.environ.get(variable, "").strip()
+        if not value:
+            return fallback
+        if isinstance(fallback, bool):
+            return value.lower() not in _FALSE
+        if isinstance(fallback, float):
+            try:
+                return float(value)
+            except ValueError:
+                log.warning("gitsync: %s=%r is not a number; using %s", variable, value, fallback)
+                return fallback
+        return value
+
+    return read
 
 
 def default_user() -> str:
@@ -79,19 +107,14 @@ class GitSync(ExtensionApp):
     )
     push_interval_seconds = Float(
         config=True,
-        help="Minimum time between two pushes; snapshots made meanwhile go in one push. The"
-        " default keeps well inside GitHub's limits on content-creating requests. Env:"
-        " GITSYNC_PUSH_INTERVAL.",
+        help="Pushes refill at one per this many seconds once the burst allowance"
+        " (push_burst) is spent; snapshots made meanwhile go in one push. The default keeps"
+        " well inside GitHub's limits on content-creating requests. Env: GITSYNC_PUSH_INTERVAL.",
     )
     retry_initial_seconds = Float(
         2.0, config=True, help="First wait before retrying a failed push; it doubles each time."
     )
     retry_max_seconds = Float(300.0, config=True, help="Longest wait between push retries.")
-    restore_on_start = Bool(
-        config=True,
-        help="Restore the workspace from the sync branch when the server starts (see the"
-        " README's restore cases). Env: GITSYNC_RESTORE (0/false/no/off: do not).",
-    )
     rescan_interval_seconds = Float(
         600.0,
         config=True,
@@ -103,6 +126,27 @@ class GitSync(ExtensionApp):
         config=True,
         help="How long a stopping server may spend saving and pushing the last changes; inside"
         " Kubernetes' default 30 s grace period.",
+    )
+    push_burst = Int(
+        5,
+        config=True,
+        help="How many pushes may go out at once before the push interval applies: a few saves"
+        " in a row each reach the remote at once, and a long busy session still stays within"
+        " GitHub's limits.",
+    )
+    network_connect_timeout_seconds = Float(
+        10.0, config=True, help="How long to wait for the remote to accept a connection."
+    )
+    network_stall_timeout_seconds = Float(
+        30.0,
+        config=True,
+        help="A remote that sends or takes nothing for this long is given up on (and retried"
+        " later); local snapshots never wait for it.",
+    )
+    network_deadline_seconds = Float(
+        1800.0,
+        config=True,
+        help="The longest any one fetch or push may take, however much data still moves.",
     )
     max_file_size_bytes = Int(
         filters.DEFAULT_MAX_FILE_SIZE_BYTES,
@@ -145,49 +189,19 @@ class GitSync(ExtensionApp):
         help="Path of that App's private key (PEM). Env: GITSYNC_GITHUB_APP_PRIVATE_KEY_PATH.",
     )
 
-    @default("client_id")
-    def _default_client_id(self) -> str:
-        return os.environ.get("GITSYNC_CLIENT_ID", "")
-
-    @default("github_url")
-    def _default_github_url(self) -> str:
-        return os.environ.get("GITSYNC_GITHUB_URL") or DEFAULT_GITHUB_URL
-
-    @default("github_api_url")
-    def _default_github_api_url(self) -> str:
-        return os.environ.get("GITSYNC_GITHUB_API_URL") or default_api_url(self.github_url)
-
-    @default("github_app_id")
-    def _default_github_app_id(self) -> str:
-        return os.environ.get("GITSYNC_GITHUB_APP_ID", "")
-
-    @default("github_app_private_key_path")
-    def _default_github_app_private_key_path(self) -> str:
-        return os.environ.get("GITSYNC_GITHUB_APP_PRIVATE_KEY_PATH", "")
-
-    @default("enabled")
-    def _default_enabled(self) -> bool:
-        return os.environ.get("GITSYNC_ENABLED", "1").strip().lower() not in _FALSE
-
-    @default("restore_on_start")
-    def _default_restore(self) -> bool:
-        return os.environ.get("GITSYNC_RESTORE", "1").strip().lower() not in _FALSE
-
-    @default("remote_url")
-    def _default_remote_url(self) -> str:
-        return os.environ.get("GITSYNC_REMOTE_URL", "")
+    # Every trait in ENV_VARS takes its default from that environment variable (a config
+    # file value still wins): one table instead of a method per trait.
+    for _trait in ENV_VARS:
+        vars()[f"_default_{_trait}"] = default(_trait)(_from_environment(_trait))
+    del _trait
 
     @default("branch")
     def _default_branch(self) -> str:
         return os.environ.get("GITSYNC_BRANCH") or f"gitsync/{default_user()}"
 
-    @default("commit_delay_seconds")
-    def _default_commit_delay(self) -> float:
-        return _env_float("GITSYNC_COMMIT_DELAY", 2.0)
-
-    @default("push_interval_seconds")
-    def _default_push_interval(self) -> float:
-        return _env_float("GITSYNC_PUSH_INTERVAL", 10.0)
+    @default("github_api_url")
+    def _default_github_api_url(self) -> str:
+        return os.environ.get("GITSYNC_GITHUB_API_URL") or default_api_url(self.github_url)
 
     @validate("commit_delay_seconds", "push_interval_seconds", "shutdown_timeout_seconds")
     def _non_negative(self, proposal: dict[str, Any]) -> float:
@@ -212,9 +226,12 @@ class GitSync(ExtensionApp):
             excludes=tuple(self.excludes),
             max_file_size_bytes=self.max_file_size_bytes,
             enabled=self.enabled,
-            restore_on_start=self.restore_on_start,
             binder_repo_url=os.environ.get("BINDER_REPO_URL"),
             rescan_interval_seconds=self.rescan_interval_seconds,
+            push_burst=self.push_burst,
+            network_connect_timeout_seconds=self.network_connect_timeout_seconds,
+            network_stall_timeout_seconds=self.network_stall_timeout_seconds,
+            network_deadline_seconds=self.network_deadline_seconds,
         )
         self.auth = AuthService.from_settings(
             github=GitHubSettings(self.github_url, self.github_api_url),
@@ -299,7 +316,22 @@ class GitSync(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """Start syncing once the event loop runs; start-up work happens on the git thread."""
+        self._stop_on_sigint(serverapp)
         await self.engine.start()
+
+    def _stop_on_sigint(self, serverapp: Any) -> None:
+        """Make SIGINT stop the server the way SIGTERM does, running the stop hooks (and so
+        the last snapshot and push).
+
+        Without a terminal, jupyter_server leaves SIGINT to Python's default handler: the
+        event loop ends with KeyboardInterrupt and no extension's stop hook runs. JupyterHub's
+        local spawners stop single-user servers with SIGINT, so that would lose the last save.
+        A handler someone else installed (the interactive prompt, JupyterHub's) is kept.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, serverapp._signal_stop)
 
     async def stop_extension(self) -> None:
         """Save and push what is pending before the server exits, within the timeout."""

@@ -21,7 +21,8 @@ from typing import Any, TextIO
 from . import origin, restore
 from .auth import Credentials, EnvTokenProvider
 from .errors import AuthRequired, GitSyncError, RemoteUnavailable
-from .repo import SyncRepo
+from .repository import SyncRepository
+from .snapshots import Snapshotter
 
 # Exit codes scripts can rely on (also listed in `jupyter gitsync --help`).
 OK = 0
@@ -292,14 +293,14 @@ def _restore(args: argparse.Namespace) -> int:
     url = origin.detect(configured, None, os.environ)
     if url is None and not (workspace / ".git").exists():
         raise GitSyncError("no remote to restore from: give --remote or set GITSYNC_REMOTE_URL")
-    repo = SyncRepo(workspace, branch)
+    repo = SyncRepository(workspace, branch)
     url = origin.detect(configured, repo.origin_url(), os.environ)
     if url is None:
         raise GitSyncError("no remote to restore from: give --remote or set GITSYNC_REMOTE_URL")
     credentials = Credentials([EnvTokenProvider()])
     bar = _ProgressBar(sys.stderr, args.quiet)
     try:
-        result = restore.restore(repo, url, credentials.token, bar)
+        result = restore.run_restore(repo, Snapshotter(repo), url, credentials.token, bar)
     finally:
         bar.close()
     print(result.message)

@@ -35,9 +35,7 @@ def launch_ref(url: str) -> str | None:
     return match.group("ref") if match else None
 
 
-def detect(
-    configured: str | None, origin: str | None, environ: Mapping[str, str]
-) -> str | None:
+def detect(configured: str | None, origin: str | None, environ: Mapping[str, str]) -> str | None:
     """The remote to sync with: the setting, else the workspace's `origin`, else Binder's
     `BINDER_REPO_URL` (`BINDER_REF_URL` names the launch commit)."""
     for candidate in (configured, origin, environ.get("BINDER_REPO_URL")):

@@ -1,15 +1,14 @@
-"""Start-up restore and resume: put the workspace where the last session left it, never
-overwriting local work.
+"""Restore and resume: what to fetch, and how to bring the workspace up to it without ever
+overwriting local work. This module decides; the engine runs it (network parts on its transport
+thread, the rest on its git thread, after it has snapshotted local work itself). The cases
+(README, "Restore"):
 
-Blocking; the engine runs these on its git thread before it snapshots anything, so a
-half-restored tree is never snapshotted. The cases (README, "Restore"):
-
-- empty workspace: fetch and check out the sync branch's latest snapshot (or, without a sync
-  branch, the remote's default branch), with HEAD on the snapshot's recorded base commit;
+- empty workspace: check out the sync branch's latest snapshot (or, without a sync branch, the
+  remote's default branch), with HEAD on the snapshot's recorded base commit;
 - freshly launched clone (clean tree at the launch commit): the same, on top of the clone;
-- local changes (a persistent home, a crashed session): snapshot them first, then merge with
-  the remote snapshot when the changes do not overlap; otherwise keep the local files and put
-  the remote snapshot on a rescue branch.
+- local snapshots (a persistent home, a crashed session, or work done while the remote was
+  down): merge them with the remote snapshot; where both changed a file keep the local one and
+  put the remote snapshot on a rescue branch.
 """
 
 from __future__ import annotations
@@ -23,9 +22,20 @@ from pygit2 import Oid
 
 from . import filters
 from .errors import ConfigError
-from .repo import Progress, SyncRepo, TokenGetter, sanitize_ref_component, validate_branch
+from .merging import merge_snapshots, rescue_branch_name
+from .repository import (
+    FETCHED_PREFIX,
+    Progress,
+    SyncRepository,
+    sanitize_ref_component,
+    validate_branch,
+)
+from .snapshots import Snapshotter
+from .transport import RemoteHeads, TokenGetter, Transport, Watch
 
 log = logging.getLogger(__name__)
+
+NOTHING_NEW = ("up-to-date", "nothing-to-restore")
 
 
 @dataclass
@@ -51,61 +61,84 @@ class RestoreResult:
         }
 
 
-def workspace_is_empty(repo: SyncRepo) -> bool:
+@dataclass(frozen=True)
+class Fetch:
+    """One remote ref to fetch into a ref of ours, and the commit the remote said it holds."""
+
+    remote_ref: str
+    local_ref: str
+    oid: Oid
+    is_sync_branch: bool
+
+    @property
+    def refspec(self) -> str:
+        return f"+{self.remote_ref}:{self.local_ref}"
+
+
+def workspace_is_empty(repo: SyncRepository, excludes: tuple[str, ...]) -> bool:
     """Nothing in the workspace but `.git` and excluded names, and no commit checked out."""
     for name in os.listdir(repo.workspace):
-        if not filters.is_excluded(name, repo.excludes):
+        if not filters.is_excluded(name, excludes):
             return False
     return repo.user_head() is None
 
 
-def restore(
-    repo: SyncRepo, url: str, token: TokenGetter, progress: Progress | None = None
-) -> RestoreResult:
-    """Bring the workspace up to the remote's sync branch at start-up (see the module doc)."""
-    heads = repo.list_remote(url, token)
-    remote_tip = heads.get(repo.sync_ref)
-    empty = workspace_is_empty(repo)
-    if remote_tip is None:
-        default = repo.default_branch
-        if empty and default and default in heads:
-            repo.fetch(url, token, [f"+{default}:{repo.tracking_prefix}default"], progress)
-            target = heads[default]
-            repo.checkout(target, progress)
-            repo.set_user_head(target, default)
-            return RestoreResult("default-branch", f"Checked out {default} of the remote.")
-        return RestoreResult("nothing-to-restore", "The remote has no snapshots yet.")
+# -- restore: the remote's snapshot of the sync branch -------------------------------------------
 
-    repo.fetch(url, token, [f"+{repo.sync_ref}:{repo.tracking_ref}"], progress)
-    # Local work first: whatever is here is saved before anything from the remote lands.
-    repo.snapshot(None)
+
+def plan_fetch(heads: RemoteHeads, repo: SyncRepository, empty: bool) -> Fetch | None:
+    """What to fetch for a restore: the sync branch, or for an empty workspace the remote's
+    default branch when there is no sync branch; None when there is nothing to take in."""
+    tip = heads.refs.get(repo.sync_ref)
+    if tip is not None:
+        return Fetch(repo.sync_ref, repo.tracking_ref, tip, is_sync_branch=True)
+    default = heads.default_branch
+    if empty and default and default in heads.refs:
+        return Fetch(default, f"{FETCHED_PREFIX}default", heads.refs[default], False)
+    return None
+
+
+def take_in(
+    repo: SyncRepository,
+    snaps: Snapshotter,
+    fetched: Fetch | None,
+    progress: Progress | None = None,
+) -> RestoreResult:
+    """Bring the workspace up to the fetched remote snapshot. The caller has snapshotted local
+    work just before, so every local file is in the sync branch or untouched by checkouts."""
+    if fetched is None:
+        return RestoreResult("nothing-to-restore", "The remote has no snapshots yet.")
+    remote_tip = fetched.oid
     local_tip = repo.tip()
+    if not fetched.is_sync_branch:
+        if local_tip is not None or not workspace_is_empty(repo, snaps.excludes):
+            return RestoreResult("nothing-to-restore", "The remote has no snapshots yet.")
+        snaps.checkout(remote_tip, progress)
+        repo.set_user_head(remote_tip, fetched.remote_ref)
+        return RestoreResult("default-branch", f"Checked out {fetched.remote_ref} of the remote.")
     if local_tip is None:
-        return _take_remote_snapshot(repo, remote_tip, progress, "empty" if empty else "fresh")
+        case = "empty" if workspace_is_empty(repo, snaps.excludes) else "fresh"
+        snaps.take(remote_tip, progress)
+        base, head_ref = repo.base_of(remote_tip)
+        if base is not None and base in repo.repo:
+            repo.set_user_head(base, head_ref or repo.user_head_ref())
+        return RestoreResult(case, "Restored the latest snapshot.", snapshot=str(remote_tip))
     if repo.is_ancestor(remote_tip, local_tip):
         return RestoreResult("up-to-date", "The workspace already has the latest snapshot.")
     if repo.is_ancestor(local_tip, remote_tip):
-        repo.checkout(remote_tip, progress)
-        repo.set_sync_tip(remote_tip)
+        snaps.take(remote_tip, progress)
         return RestoreResult("fast-forward", "Restored the newer snapshot from the remote.")
-    return _reconcile(repo, local_tip, remote_tip, progress)
+    return _merge(repo, snaps, local_tip, remote_tip, progress)
 
 
-def _take_remote_snapshot(
-    repo: SyncRepo, snapshot: Oid, progress: Progress | None, case: str
+def _merge(
+    repo: SyncRepository,
+    snaps: Snapshotter,
+    local_tip: Oid,
+    remote_tip: Oid,
+    progress: Progress | None,
 ) -> RestoreResult:
-    repo.checkout(snapshot, progress)
-    repo.set_sync_tip(snapshot)
-    base, head_ref = repo.base_of(snapshot)
-    if base is not None and base in repo.repo:
-        repo.set_user_head(base, head_ref or repo.default_branch)
-    return RestoreResult(case, "Restored the latest snapshot.", snapshot=str(snapshot))
-
-
-def _reconcile(
-    repo: SyncRepo, local_tip: Oid, remote_tip: Oid, progress: Progress | None
-) -> RestoreResult:
-    merged = repo.merge_snapshots(local_tip, remote_tip)
+    merged = merge_snapshots(repo, local_tip, remote_tip)
     if merged.conflicts:
         rescue = rescue_branch_name(repo.branch, remote_tip)
         repo.create_rescue_branch(rescue, remote_tip)
@@ -120,77 +153,101 @@ def _reconcile(
         result.rescue_branch = rescue
     else:
         result = RestoreResult("merged", "Merged the remote's snapshot with your local changes.")
-    repo.checkout(merged.commit, progress)
-    repo.set_sync_tip(merged.commit)
+    snaps.take(merged.commit, progress)
     result.snapshot = str(merged.commit)
     return result
 
 
-def rescue_branch_name(branch: str, commit: Oid) -> str:
-    """Where a snapshot that could not be merged is kept, e.g.
-    gitsync/ada-rescue-20261126-091412-5f3c2a1b. The commit is in the name, so one name always
-    means one commit: two sessions rescuing in the same second never collide."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"{branch}-rescue-{stamp}-{str(commit)[:8]}"
-
-
-def resume(
-    repo: SyncRepo,
+def run_restore(
+    repo: SyncRepository,
+    snaps: Snapshotter,
     url: str,
     token: TokenGetter,
-    branch: str,
     progress: Progress | None = None,
 ) -> RestoreResult:
-    """Switch the workspace to `branch` (the caller has saved and pushed the current work).
+    """A whole restore in one thread, for the command line (the engine runs the same steps
+    with the network on its own thread)."""
+    transport = Transport(repo.gitdir)
+    heads = transport.list_remote(url, token)
+    fetched = plan_fetch(heads, repo, workspace_is_empty(repo, snaps.excludes))
+    if fetched is not None:
+        transport.fetch(url, token, [fetched.refspec], progress=progress)
+    snaps.snapshot(None)
+    return take_in(repo, snaps, fetched, progress)
 
-    A sync branch is continued; any other branch (say `main`) is restored and a new sync
-    branch, named after the current one and that branch, starts from it.
-    """
+
+# -- resume: switch to another branch ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """Where a resume goes: the branch asked for, the sync branch that continues it, and the
+    commits to fetch."""
+
+    branch: str
+    new_branch: str
+    target: Fetch  # the branch asked for
+    start: Fetch | None  # an earlier sync branch resumed from that branch, if there is one
+
+
+def plan_resume(heads: RemoteHeads, repo: SyncRepository, branch: str) -> ResumePlan:
+    """A sync branch is continued; any other branch (say `main`) is restored and a new sync
+    branch, named after the current one and that branch, starts from it."""
     ref = validate_branch(branch)
-    heads = repo.list_remote(url, token)
-    if ref not in heads:
+    if ref not in heads.refs:
         raise ConfigError(f"The remote has no branch named {branch!r}.")
-    tracking = f"{repo.tracking_prefix}resume"
-    repo.fetch(url, token, [f"+{ref}:{tracking}"], progress)
-    target = heads[ref]
-    start: Oid | None
-    if repo.is_snapshot_commit(target):
-        new_branch, start = branch, target
+    target = Fetch(ref, f"{FETCHED_PREFIX}resume", heads.refs[ref], is_sync_branch=False)
+    new_branch = f"{repo.branch.split('-from-')[0]}-from-{sanitize_ref_component(branch)}"
+    start_oid = heads.refs.get(f"refs/heads/{new_branch}")
+    start = None
+    if start_oid is not None:
+        start = Fetch(f"refs/heads/{new_branch}", f"{FETCHED_PREFIX}resume-start", start_oid, True)
+    return ResumePlan(branch, new_branch, target, start)
+
+
+def apply_resume(
+    repo: SyncRepository, snaps: Snapshotter, plan: ResumePlan, progress: Progress | None = None
+) -> RestoreResult:
+    """Switch the workspace to the planned branch (the caller saved and pushed the current
+    work and fetched the plan's commits)."""
+    if repo.is_snapshot_commit(plan.target.oid):
+        new_branch, start = plan.branch, plan.target.oid
+        head_ref = None
     else:
-        new_branch = f"{repo.branch.split('-from-')[0]}-from-{sanitize_ref_component(branch)}"
-        start = heads.get(f"refs/heads/{new_branch}")
-        if start is not None:
-            repo.fetch(url, token, [f"+refs/heads/{new_branch}:{tracking}"], progress)
-    repo.checkout(start or target, progress)
+        new_branch = plan.new_branch
+        start = plan.start.oid if plan.start is not None else plan.target.oid
+        head_ref = None if plan.start is not None else plan.target.remote_ref
     repo.switch_branch(new_branch)
     # A new sync branch starts at the branch's commit, so it exists on the remote at once.
-    repo.set_sync_tip(start or target)
-    base, head_ref = repo.base_of(start or target)
+    snaps.take(start, progress)
+    base, recorded_ref = repo.base_of(start)
     if base is not None and base in repo.repo:
-        repo.set_user_head(base, head_ref or (None if start else ref))
+        repo.set_user_head(base, recorded_ref or head_ref)
     return RestoreResult(
         "resumed",
-        f"Resumed from {branch}; syncing to {new_branch}.",
-        snapshot=str(start or target),
+        f"Resumed from {plan.branch}; syncing to {new_branch}.",
+        snapshot=str(start),
         branch=new_branch,
     )
 
 
-def list_branches(repo: SyncRepo, url: str, token: TokenGetter) -> list[dict[str, object]]:
+def list_branches(
+    transport: Transport, url: str, token: TokenGetter, current: str, watch: Watch | None = None
+) -> list[dict[str, object]]:
     """The remote's branches a user can resume from: sync branches first, newest first."""
-    heads = repo.list_remote(url, token)
-    branches = {name: oid for name, oid in heads.items() if name.startswith("refs/heads/")}
+    heads = transport.list_remote(url, token, watch)
+    branches = {name: oid for name, oid in heads.refs.items() if name.startswith("refs/heads/")}
     if branches:
-        repo.fetch(url, token, [f"+refs/heads/*:{repo.tracking_prefix}branches/*"])
+        transport.fetch(url, token, [f"+refs/heads/*:{FETCHED_PREFIX}branches/*"], None, watch)
     listed: list[dict[str, object]] = []
     for ref, oid in branches.items():
-        when, summary, is_snapshot = repo.describe_commit(oid)
+        when, summary, snapshot = transport.describe(oid)
         name = ref.removeprefix("refs/heads/")
         listed.append(
             {
                 "name": name,
-                "sync": is_snapshot or name.startswith("gitsync/"),
-                "current": name == repo.branch,
+                "sync": snapshot or name.startswith("gitsync/"),
+                "current": name == current,
                 "sha": str(oid),
                 "last_snapshot_at": dt.datetime.fromtimestamp(when, dt.timezone.utc).isoformat(),
                 "message": summary,

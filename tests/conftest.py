@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from jupyter_gitsync.app import EVENT_SCHEMA_ID, GitSync
-from jupyter_gitsync.repo import SyncRepo
 from tests.gitserver import GitHTTPServer
-from tests.helpers import SNAPSHOT_BRANCH, git
+from tests.helpers import SNAPSHOT_BRANCH, LocalSession, git
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -80,7 +79,7 @@ def earlier_session(
     (workspace / "README.md").unlink()
     (workspace / "data").mkdir()
     (workspace / "data" / "x.csv").write_bytes(b"a,b\n1,2\n")
-    repo = SyncRepo(workspace, SNAPSHOT_BRANCH)
+    repo = LocalSession(workspace, SNAPSHOT_BRANCH)
     assert repo.snapshot(None) is not None
     repo.push(remote_url, lambda: token)
     return workspace

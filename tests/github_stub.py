@@ -31,9 +31,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import jwt
+import tornado.httpclient
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
+
+from tests.gitserver import GitHTTPServer
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
@@ -107,6 +110,11 @@ class GitHubStub:
         self._thread: threading.Thread | None = None
         self._server: tornado.httpserver.HTTPServer | None = None
         self.port = 0
+        # Git hosting: GitHub serves each repository's git smart-HTTP endpoints on its own
+        # origin (https://github.com/<owner>/<repo>.git). With `git` set, those paths go to
+        # that real git server (git's own http-backend), and repositories and forks made
+        # here are made there too.
+        self.git: GitHTTPServer | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -177,6 +185,8 @@ class GitHubStub:
     ) -> None:
         with self.lock:
             self.repos[f"{owner}/{name}"] = Repo(owner, name, set(pushers or ()), installation)
+        if self.git is not None and not self.git.repo_path(f"{owner}/{name}").exists():
+            self.git.create_repo(f"{owner}/{name}", {"README.md": b"# Project\n"})
 
     def install_app(self, owner: str, name: str) -> int:
         """Install the App on a repository; returns the installation id."""
@@ -468,7 +478,47 @@ class ForkHandler(_Handler):
             fork = Repo(record.login, name, {record.login})
             self.stub.repos[f"{fork.owner}/{fork.name}"] = fork
             self.stub.forks.append(f"{fork.owner}/{fork.name}")
+        git = self.stub.git
+        if git is not None and not git.repo_path(f"{fork.owner}/{name}").exists():
+            git.fork_repo(f"{owner}/{name}", f"{fork.owner}/{name}")
         self.reply(202, _repo_json(self.stub, fork))
+
+
+class GitHandler(tornado.web.RequestHandler):
+    """`<owner>/<repo>.git/...`: handed to the real git server, as GitHub serves git."""
+
+    def initialize(self, stub: GitHubStub) -> None:
+        self.stub = stub
+
+    async def _forward(self) -> None:
+        if self.stub.git is None:
+            self.set_status(404)
+            return
+        headers = {
+            k: v
+            for k, v in self.request.headers.get_all()
+            if k.lower() in ("authorization", "content-type", "content-encoding", "accept")
+        }
+        response = await tornado.httpclient.AsyncHTTPClient().fetch(
+            self.stub.git.url + self.request.uri,
+            method=self.request.method,
+            headers=headers,
+            body=self.request.body if self.request.method == "POST" else None,
+            raise_error=False,
+            decompress_response=False,
+            request_timeout=60,
+        )
+        self.set_status(response.code if response.code >= 200 else 502)
+        for name in ("Content-Type", "WWW-Authenticate", "Cache-Control"):
+            if name in response.headers:
+                self.set_header(name, response.headers[name])
+        self.finish(response.body or b"")
+
+    async def get(self, path: str) -> None:
+        await self._forward()
+
+    async def post(self, path: str) -> None:
+        await self._forward()
 
 
 class InstallationHandler(_Handler):
@@ -565,4 +615,5 @@ def _routes(stub: GitHubStub) -> list[tuple[str, type[_Handler], dict[str, Any]]
         (rf"/repos/{part}/{part}", RepoHandler, kwargs),
         (r"/app/installations/([0-9]+)/access_tokens", AccessTokensHandler, kwargs),
         (r"/hub/api/user", HubUserHandler, kwargs),
+        (r"/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\.git/.*)", GitHandler, kwargs),
     ]

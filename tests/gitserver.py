@@ -497,6 +497,15 @@ class GitHTTPServer:
             )
         return path
 
+    def fork_repo(self, source: str, target: str) -> Path:
+        """A copy of repository `source` (all its branches) under the name `target`."""
+        path = self.repo_path(target)
+        env = _git_env()
+        _git(["clone", "--quiet", "--bare", str(self.repo_path(source)), str(path)], env=env)
+        env["GIT_DIR"] = str(path)
+        _git(["config", "http.receivepack", "true"], env=env)
+        return path
+
 
 def _repo_dirname(name: str) -> str:
     """``name`` -> ``name.git``, rejecting anything that could escape the root."""

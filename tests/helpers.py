@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+from jupyter_gitsync.repository import Heads, SyncRepository
+from jupyter_gitsync.restore import RestoreResult, run_restore
+from jupyter_gitsync.snapshots import Snapshot, Snapshotter
+from jupyter_gitsync.transport import Transport
 
 T = TypeVar("T")
 DEADLINE_SECONDS = 20.0
@@ -93,3 +100,81 @@ def files(root: Path) -> dict[str, bytes]:
 async def start_extensions(jp_serverapp: Any) -> None:
     """pytest-jupyter does not run the server's post-start hook; run it as the server would."""
     await jp_serverapp.extension_manager.start_all_extensions()
+
+
+class LocalSession:
+    """A workspace's repository, snapshotter and transport, composed as the engine composes
+    them, for tests that drive them by hand on one thread."""
+
+    def __init__(self, workspace: Path, branch: str, **snapshot_settings: Any) -> None:
+        self.repo = SyncRepository(workspace, branch)
+        self.snaps = Snapshotter(self.repo, **snapshot_settings)
+        self.transport = Transport(self.repo.gitdir)
+
+    @property
+    def workspace(self) -> Path:
+        return self.repo.workspace
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        return self.snaps.skipped
+
+    def snapshot(self, paths: list[str] | None) -> Snapshot | None:
+        return self.snaps.snapshot(paths)
+
+    def heads(self) -> Heads:
+        return self.repo.heads()
+
+    def push(self, url: str, token: Callable[[], str | None]) -> Heads:
+        """Push the sync branch and rescue branches, as the engine's push job does."""
+        refs: dict[str, str | None] = {ref: None for ref in self.repo.rescue_refs}
+        heads = self.repo.heads()
+        if heads.head is not None and heads.head != heads.remote_head:
+            refs[self.repo.sync_ref] = self.repo.tracking_ref
+        if refs:
+            self.transport.push(url, token, refs)
+        self.repo.rescue_refs.clear()
+        return self.repo.heads()
+
+    def restore(self, url: str, token: Callable[[], str | None]) -> RestoreResult:
+        return run_restore(self.repo, self.snaps, url, token)
+
+    def close(self) -> None:
+        self.repo.close()
+
+
+class SilentRemote:
+    """A local socket that accepts connections and never answers (a stalled proxy or load
+    balancer): every connection is held open until `close`."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._held: list[socket.socket] = []
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self._socket.getsockname()[1])
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}.git"
+
+    @property
+    def connections(self) -> int:
+        return len(self._held)
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._socket.accept()
+            except OSError:
+                return
+            self._held.append(conn)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._socket.close()
+        for conn in self._held:
+            conn.close()

@@ -123,6 +123,7 @@ def jupyter_process(
         process = subprocess.Popen(
             [*(wrapper or []), *command],
             cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,  # as under a hub or Binder: no terminal
             env=full_env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from tornado.httpclient import HTTPClientError
 from jupyter_gitsync.app import GitSync
 from tests.github_stub import GitHubStub
 from tests.gitserver import GitHTTPServer
-from tests.helpers import async_wait_until, git, ref_or_none, show
+from tests.helpers import LocalSession, async_wait_until, git, ref_or_none, show
 from tests.helpers import start_extensions as start
 
 BRANCH = "gitsync/tester"
@@ -33,8 +34,9 @@ _ENV = (
 
 
 @pytest.fixture
-def github() -> Iterator[GitHubStub]:
+def github(git_server: GitHTTPServer) -> Iterator[GitHubStub]:
     stub = GitHubStub().start()
+    stub.git = git_server  # <owner>/<repo>.git on the stub is served by the real git server
     stub.interval = 0  # poll at once: the stub is local (GitHub itself says 5 s)
     yield stub
     stub.stop()
@@ -257,10 +259,29 @@ async def test_without_a_client_id_sign_in_says_how_to_set_it(
 @pytest.mark.parametrize("override", [{"remote_url": "{github}/octo/project.git"}])
 @pytest.mark.parametrize("env_token", [True])
 async def test_permission_check_and_fork_on_a_github_remote(
-    jp_serverapp: Any, jp_fetch: Any, extension: GitSync, github: GitHubStub, token: str
+    jp_serverapp: Any,
+    jp_fetch: Any,
+    extension: GitSync,
+    github: GitHubStub,
+    git_server: GitHTTPServer,
+    token: str,
+    tmp_path: Path,
 ) -> None:
+    """The user may not push upstream; their fork already holds a sync branch from an
+    earlier session. After forking, that branch's files are merged into the workspace
+    before anything is pushed to it."""
     github.add_user_token("ada", token=token)  # GITSYNC_TOKEN is ada's token on GitHub
     github.add_repo("octo", "project")
+    earlier = tmp_path / "earlier"
+    subprocess.run(
+        ["git", "clone", "-q", str(git_server.repo_path("octo/project")), str(earlier)], check=True
+    )
+    (earlier / "from-the-fork.txt").write_text("an earlier session's work\n")
+    git_server.fork_repo("octo/project", "ada/project")
+    session = LocalSession(earlier, BRANCH)
+    session.snapshot(None)
+    session.push(git_server.repo_url("ada/project"), lambda: token)
+    session.close()
     api = Api(jp_fetch)
     forks: list[str] = []
     extension.auth.on_fork.append(forks.append)
@@ -269,7 +290,8 @@ async def test_permission_check_and_fork_on_a_github_remote(
     assert described["provider"] == "env" and described["login"] == "ada"
     assert described["repository"] == "octo/project" and described["can_push"] is False
     # Before the first push the engine asks, and says so in plain words.
-    (extension.engine.config.workspace / "work.txt").write_text("mine")
+    workspace = extension.engine.config.workspace
+    (workspace / "work.txt").write_text("mine")
     refused = await async_wait_until(lambda: _error_kind(api, "permission"), what="the check")
     assert refused["state"] == "auth-required"
     assert "cannot push to octo/project" in refused["error"]["message"]
@@ -278,11 +300,16 @@ async def test_permission_check_and_fork_on_a_github_remote(
     assert code == 202
     assert fork["clone_url"] == f"{github.url}/ada/project.git"
     assert forks == [fork["clone_url"]]
-    # the engine now syncs to the fork
-    moved = await async_wait_until(
-        lambda: _remote_is(api, fork["clone_url"]), what="the switch to the fork"
+    # the engine now syncs to the fork, having taken in what the fork already had
+    fork_tip = git_server.repo_path("ada/project")
+    await async_wait_until(
+        lambda: show(fork_tip, f"refs/heads/{BRANCH}", "work.txt"), what="work pushed to the fork"
     )
+    assert show(fork_tip, f"refs/heads/{BRANCH}", "from-the-fork.txt") is not None
+    assert (workspace / "from-the-fork.txt").read_text() == "an earlier session's work\n"
+    moved = await async_wait_until(lambda: _remote_is(api, fork["clone_url"]), what="the switch")
     assert moved["error"] is None or moved["error"]["kind"] != "permission"
+    assert show(git_server.repo_path("octo/project"), f"refs/heads/{BRANCH}", "work.txt") is None
     assert all(token not in answer for answer in api.answers)
 
 

@@ -257,17 +257,25 @@ async def test_two_sessions_on_one_branch_merge_and_keep_both_versions(
     await b.stop(10)
 
 
-async def test_a_lone_save_is_not_held_back_by_the_push_interval(
+async def test_consecutive_saves_go_out_at_once_until_the_burst_is_spent(
     make_engine, workspace: Path, git_server: GitHTTPServer, remote: str
 ) -> None:
-    """Start-up talks to the remote, but pushes nothing: that must not start the interval."""
-    engine, _, _ = make_engine(push_interval_seconds=3600)
+    """Start-up talks to the remote but pushes nothing, so it spends nothing; saves then go
+    out at once while the burst lasts, and the refill rate holds back the one after."""
+    engine, _, _ = make_engine(push_interval_seconds=3600, push_burst=2)
     await engine.start()
     await async_wait_until(lambda: engine.status.state == State.SYNCED, what="start-up")
-    (workspace / "lone.txt").write_text("lone save")
-    await async_wait_until(lambda: remote_tip(git_server, remote), what="the push")
-    # the interval holds back the next one
-    (workspace / "second.txt").write_text("second save")
-    await async_wait_until(lambda: engine.status.state == State.UNPUSHED, what="held back")
-    await engine.stop(10)
-    assert show(git_server.repo_path(remote), remote_tip(git_server, remote), "second.txt")
+    bare = git_server.repo_path(remote)
+    for name in ("first.txt", "second.txt"):
+        (workspace / name).write_text(name)
+        await async_wait_until(
+            lambda name=name: show(bare, "refs/heads/gitsync/test", name), what=f"{name} pushed"
+        )
+    (workspace / "third.txt").write_text("third save")
+    await async_wait_until(
+        lambda: engine.status.state == State.UNPUSHED and engine.status.unpushed_commits == 1,
+        what="the third held back by the refill rate",
+    )
+    assert show(bare, "refs/heads/gitsync/test", "third.txt") is None
+    await engine.stop(10)  # shutdown pushes what is left, whatever the bucket says
+    assert show(bare, "refs/heads/gitsync/test", "third.txt") == b"third save"

@@ -37,10 +37,18 @@ import pytest
 
 from jupyter_gitsync.auth import Credentials
 from jupyter_gitsync.engine import EngineConfig, SyncEngine
-from jupyter_gitsync.repo import SyncRepo
+from jupyter_gitsync.repository import SyncRepository
+from jupyter_gitsync.snapshots import Snapshotter
 from jupyter_gitsync.state import State
 from tests.gitserver import GitHTTPServer
-from tests.helpers import async_wait_until, files, git, ref_or_none, user_git_state, wait_until
+from tests.helpers import (
+    async_wait_until,
+    files,
+    git,
+    ref_or_none,
+    user_git_state,
+    wait_until,
+)
 from tests.test_server_process import Server, jupyter_server
 
 TRIALS = max(1, int(os.environ.get("GITSYNC_FAULT_TRIALS", "2") or "2"))
@@ -674,24 +682,24 @@ async def test_two_sessions_on_one_branch_lose_no_edit(
     rng = random.Random(secrets.randbits(32))
     roots = {"A": clone_into(tmp_path / "A"), "B": clone_into(tmp_path / "B")}
     rescues: list[tuple[str, str, str]] = []  # (workspace, branch name, commit) as created
-    create_rescue = SyncRepo.create_rescue_branch
+    create_rescue = SyncRepository.create_rescue_branch
 
-    def recording_rescue(repo: SyncRepo, name: str, commit: Any) -> None:
+    def recording_rescue(repo: SyncRepository, name: str, commit: Any) -> None:
         rescues.append((repo.workspace.name, name, str(commit)))
         create_rescue(repo, name, commit)
 
-    monkeypatch.setattr(SyncRepo, "create_rescue_branch", recording_rescue)
+    monkeypatch.setattr(SyncRepository, "create_rescue_branch", recording_rescue)
     checkouts: list[tuple[str, float, float]] = []  # (workspace, start, end), for diagnosis
-    checkout = SyncRepo.checkout
+    checkout = Snapshotter.checkout
 
-    def recording_checkout(repo: SyncRepo, target: Any, progress: Any = None) -> None:
+    def recording_checkout(snaps: Snapshotter, target: Any, progress: Any = None) -> None:
         started = time.monotonic()
         try:
-            checkout(repo, target, progress)
+            checkout(snaps, target, progress)
         finally:
-            checkouts.append((repo.workspace.name, started, time.monotonic()))
+            checkouts.append((snaps.repo.workspace.name, started, time.monotonic()))
 
-    monkeypatch.setattr(SyncRepo, "checkout", recording_checkout)
+    monkeypatch.setattr(Snapshotter, "checkout", recording_checkout)
     engines: dict[str, SyncEngine] = {}
     for name, root in roots.items():
         engines[name], _ = await start_engine(root, **SHARED_SETTINGS)

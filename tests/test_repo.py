@@ -15,9 +15,9 @@ from jupyter_gitsync.errors import (
     RemoteNotFound,
     RemoteUnavailable,
 )
-from jupyter_gitsync.repo import SyncRepo, classify
+from jupyter_gitsync.transport import classify
 from tests.gitserver import GitHTTPServer
-from tests.helpers import git, ref_or_none, show, user_git_state
+from tests.helpers import LocalSession, git, ref_or_none, show, user_git_state
 
 
 def test_snapshot_goes_to_the_sync_branch_and_leaves_the_user_alone(workspace: Path) -> None:
@@ -26,7 +26,7 @@ def test_snapshot_goes_to_the_sync_branch_and_leaves_the_user_alone(workspace: P
     git(workspace, "add", "staged.txt")
     before = user_git_state(workspace, "gitsync/test")
 
-    repo = SyncRepo(workspace, "gitsync/test")
+    repo = LocalSession(workspace, "gitsync/test")
     (workspace / "analysis.ipynb").write_text('{"cells": [1]}\n')
     (workspace / "new.py").write_text("print(1)\n")
     snapshot = repo.snapshot(None)
@@ -42,7 +42,7 @@ def test_snapshot_goes_to_the_sync_branch_and_leaves_the_user_alone(workspace: P
 
 
 def test_no_empty_commits(workspace: Path) -> None:
-    repo = SyncRepo(workspace, "b")
+    repo = LocalSession(workspace, "b")
     assert repo.snapshot(None) is None  # the clean clone has nothing to save
     (workspace / "a.txt").write_text("1")
     first = repo.snapshot(["a.txt"])
@@ -53,7 +53,7 @@ def test_no_empty_commits(workspace: Path) -> None:
 
 
 def test_commit_messages_say_what_changed(workspace: Path) -> None:
-    repo = SyncRepo(workspace, "b")
+    repo = LocalSession(workspace, "b")
     for i in range(5):
         (workspace / f"f{i}.csv").write_text(str(i))
     added = repo.snapshot(None)
@@ -72,7 +72,7 @@ def test_commit_messages_say_what_changed(workspace: Path) -> None:
 
 
 def test_deleted_and_moved_directories(workspace: Path) -> None:
-    repo = SyncRepo(workspace, "b")
+    repo = LocalSession(workspace, "b")
     (workspace / "d" / "e").mkdir(parents=True)
     (workspace / "d" / "e" / "x.txt").write_text("x")
     (workspace / "d" / "y.txt").write_text("y")
@@ -87,7 +87,7 @@ def test_deleted_and_moved_directories(workspace: Path) -> None:
 
 def test_excluded_ignored_and_large_files(workspace: Path) -> None:
     (workspace / ".gitignore").write_text("secret-data/\n*.tmp\n")
-    repo = SyncRepo(workspace, "b", max_file_size_bytes=1000)
+    repo = LocalSession(workspace, "b", max_file_size_bytes=1000)
     (workspace / ".ipynb_checkpoints").mkdir()
     (workspace / ".ipynb_checkpoints" / "a-checkpoint.ipynb").write_text("{}")
     (workspace / "secret-data").mkdir()
@@ -113,19 +113,19 @@ def test_excluded_ignored_and_large_files(workspace: Path) -> None:
 def test_stat_cache_survives_a_restart(workspace: Path) -> None:
     """A second SyncRepo on the same workspace finds nothing to do without rehashing."""
     (workspace / "a.txt").write_text("a")
-    SyncRepo(workspace, "b").snapshot(None)
+    LocalSession(workspace, "b").snapshot(None)
     index_file = workspace / ".git" / "gitsync" / "index"
     entries = pygit2.Index(str(index_file))
     assert "a.txt" in entries
-    again = SyncRepo(workspace, "b")
-    assert again.scan() == set()
+    again = LocalSession(workspace, "b")
+    assert again.snaps.scan() == set()
     (workspace / "a.txt").write_text("changed")
-    assert again.scan() == {"a.txt"}
+    assert again.snaps.scan() == {"a.txt"}
 
 
 def test_workspace_that_is_not_a_repository_is_initialised(tmp_path: Path) -> None:
     (tmp_path / "notes.md").write_text("hello")
-    repo = SyncRepo(tmp_path, "b")
+    repo = LocalSession(tmp_path, "b")
     snap = repo.snapshot(None)
     assert snap is not None
     assert show(tmp_path, "refs/heads/b", "notes.md") == b"hello"
@@ -135,13 +135,13 @@ def test_workspace_that_is_not_a_repository_is_initialised(tmp_path: Path) -> No
 @pytest.mark.parametrize("branch", ["", "a..b", "has space", "ends/", "x.lock", "-x~"])
 def test_invalid_branch_names_are_refused_in_plain_words(tmp_path: Path, branch: str) -> None:
     with pytest.raises(ConfigError, match="not a valid git branch name"):
-        SyncRepo(tmp_path, branch)
+        LocalSession(tmp_path, branch)
 
 
 def test_push_and_learn_the_remote(
     workspace: Path, git_server: GitHTTPServer, remote: str, token: str
 ) -> None:
-    repo = SyncRepo(workspace, "b")
+    repo = LocalSession(workspace, "b")
     (workspace / "a.txt").write_text("a")
     snap = repo.snapshot(None)
     assert snap is not None
@@ -154,7 +154,7 @@ def test_push_and_learn_the_remote(
 def test_a_wrong_token_is_sent_once(
     workspace: Path, git_server: GitHTTPServer, remote: str, token: str
 ) -> None:
-    repo = SyncRepo(workspace, "b")
+    repo = LocalSession(workspace, "b")
     (workspace / "a.txt").write_text("a")
     repo.snapshot(None)
     wrong = token[::-1]
@@ -167,7 +167,9 @@ def test_a_wrong_token_is_sent_once(
 
 
 def test_no_token_asks_for_one(workspace: Path, git_server: GitHTTPServer, remote: str) -> None:
-    repo = SyncRepo(workspace, "b")
+    repo = LocalSession(workspace, "b")
+    (workspace / "a.txt").write_text("a")
+    repo.snapshot(None)
     with pytest.raises(AuthRequired, match="none is set"):
         repo.push(git_server.repo_url(remote), lambda: None)
 
@@ -175,7 +177,9 @@ def test_no_token_asks_for_one(workspace: Path, git_server: GitHTTPServer, remot
 def test_unknown_repository_and_unreachable_remote(
     workspace: Path, git_server: GitHTTPServer, token: str
 ) -> None:
-    repo = SyncRepo(workspace, "b")
+    repo = LocalSession(workspace, "b")
+    (workspace / "a.txt").write_text("a")
+    repo.snapshot(None)
     with pytest.raises(RemoteNotFound):
         repo.push(git_server.repo_url("missing"), lambda: token)
     port = git_server.port
@@ -184,23 +188,23 @@ def test_unknown_repository_and_unreachable_remote(
         repo.push(f"http://127.0.0.1:{port}/project.git", lambda: token)
 
 
-def test_the_remote_branch_is_continued_not_overwritten(
+def test_a_remote_branch_that_moved_on_is_never_overwritten(
     tmp_path: Path, clone_into, git_server: GitHTTPServer, remote: str, token: str
 ) -> None:
     url = git_server.repo_url(remote)
-    first = SyncRepo(clone_into(tmp_path / "one"), "b")
+    first = LocalSession(clone_into(tmp_path / "one"), "b")
     (first.workspace / "a.txt").write_text("one")
     first.snapshot(None)
     first.push(url, lambda: token)
     pushed = first.heads().head
 
-    second = SyncRepo(clone_into(tmp_path / "two"), "b")
-    second.push(url, lambda: token)  # learns that b exists and builds on it
+    second = LocalSession(clone_into(tmp_path / "two"), "b")
     (second.workspace / "b.txt").write_text("two")
-    snap = second.snapshot(None)
-    assert snap is not None
-    second.push(url, lambda: token)
-    assert pushed in git(git_server.repo_path(remote), "rev-list", "refs/heads/b").split()
+    assert second.snapshot(None) is not None
+    with pytest.raises(PushRejected):  # b moved on elsewhere: never forced
+        second.push(url, lambda: token)
+    assert ref_or_none(git_server.repo_path(remote), "refs/heads/b") == pushed
+    assert second.heads().unpushed == 1  # the snapshot is kept, to be merged
 
 
 def test_classify_libgit2_messages() -> None:
@@ -217,7 +221,7 @@ def test_classify_libgit2_messages() -> None:
 def test_secrets_are_not_committed_and_are_reported(workspace: Path) -> None:
     import secrets as random_secrets
 
-    repo = SyncRepo(workspace, "b")
+    repo = LocalSession(workspace, "b")
     token = "ghp_" + random_secrets.token_hex(18)
     (workspace / ".env").write_text("API_KEY=1\n")
     (workspace / "leak.ipynb").write_text('{"outputs": ["' + token + '"]}')
@@ -243,7 +247,7 @@ def test_symlinks_are_stored_as_links_never_followed(workspace: Path, tmp_path: 
     (tmp_path / "outside-dir").mkdir()
     (tmp_path / "outside-dir" / "big.bin").write_text("not ours")
     (workspace / "dirlink").symlink_to(tmp_path / "outside-dir")
-    repo = SyncRepo(workspace, "b")
+    repo = LocalSession(workspace, "b")
     snap = repo.snapshot(None)
     assert snap is not None
     entries = git(workspace, "ls-tree", "-r", snap.commit).splitlines()
@@ -254,7 +258,7 @@ def test_symlinks_are_stored_as_links_never_followed(workspace: Path, tmp_path: 
 
 
 def test_names_git_cannot_store_are_reported_not_fatal(workspace: Path) -> None:
-    repo = SyncRepo(workspace, "b")
+    repo = LocalSession(workspace, "b")
     (workspace / "ok.txt").write_text("ok")
     (workspace / "GIT~1").write_text("x")  # what git refuses: it could alias .git on NTFS
     snap = repo.snapshot(None)
@@ -265,19 +269,19 @@ def test_names_git_cannot_store_are_reported_not_fatal(workspace: Path) -> None:
 
 
 def test_stale_locks_from_a_killed_process_are_recovered(workspace: Path) -> None:
-    SyncRepo(workspace, "b")  # creates .git/gitsync
+    LocalSession(workspace, "b")  # creates .git/gitsync
     gitdir = workspace / ".git"
     (gitdir / "gitsync" / "index.lock").write_text("")
     (gitdir / "refs" / "heads" / "b.lock").write_text("")
-    repo = SyncRepo(workspace, "b")
+    repo = LocalSession(workspace, "b")
     (workspace / "after-crash.txt").write_text("saved")
     assert repo.snapshot(None) is not None
     assert not (gitdir / "gitsync" / "index.lock").exists()
 
 
 def test_one_engine_per_repository(workspace: Path) -> None:
-    first = SyncRepo(workspace, "b")
+    first = LocalSession(workspace, "b")
     with pytest.raises(ConfigError, match="Another Jupyter server is already syncing"):
-        SyncRepo(workspace, "b")
+        LocalSession(workspace, "b")
     first.close()
-    SyncRepo(workspace, "b")  # free again once the first one is gone
+    LocalSession(workspace, "b")  # free again once the first one is gone

@@ -6,25 +6,24 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from jupyter_gitsync import restore
 from jupyter_gitsync.auth import Credentials, EnvTokenProvider
 from jupyter_gitsync.engine import EngineConfig, SyncEngine
 from jupyter_gitsync.state import State
 from tests.gitserver import GitHTTPServer
 from tests.helpers import SNAPSHOT_BRANCH as BRANCH
-from tests.helpers import async_wait_until, files, git, ref_or_none, show
+from tests.helpers import LocalSession, async_wait_until, files, git, ref_or_none, show
 
 
-def new_repo(path: Path) -> restore.SyncRepo:
+def new_repo(path: Path) -> LocalSession:
     path.mkdir(parents=True, exist_ok=True)
-    return restore.SyncRepo(path, BRANCH)
+    return LocalSession(path, BRANCH)
 
 
 def test_empty_directory_gets_identical_files_and_head(
     tmp_path: Path, earlier_session: Path, remote_url: str, token: str
 ) -> None:
     fresh = tmp_path / "fresh"
-    result = restore.restore(new_repo(fresh), remote_url, lambda: token)
+    result = new_repo(fresh).restore(remote_url, lambda: token)
     assert result.case == "empty"
     assert files(fresh) == files(earlier_session)
     assert not (fresh / "README.md").exists()  # deletions are restored too
@@ -42,7 +41,7 @@ def test_fresh_clone_at_the_launch_commit(
     token: str,
 ) -> None:
     launched = clone_into(tmp_path / "launched")
-    result = restore.restore(restore.SyncRepo(launched, BRANCH), remote_url, lambda: token)
+    result = LocalSession(launched, BRANCH).restore(remote_url, lambda: token)
     assert result.case == "fresh"
     assert files(launched) == files(earlier_session)
     assert git(launched, "rev-parse", "HEAD") == git(earlier_session, "rev-parse", "HEAD")
@@ -53,7 +52,7 @@ def test_no_sync_branch_yet_checks_out_the_default_branch(
     tmp_path: Path, git_server: GitHTTPServer, remote: str, remote_url: str, token: str
 ) -> None:
     fresh = tmp_path / "fresh"
-    result = restore.restore(new_repo(fresh), remote_url, lambda: token)
+    result = new_repo(fresh).restore(remote_url, lambda: token)
     assert result.case == "default-branch"
     assert (fresh / "README.md").read_text() == "# Project\n"
     assert git(fresh, "rev-parse", "HEAD") == ref_or_none(git_server.repo_path(remote), "main")
@@ -69,7 +68,7 @@ def test_local_changes_that_do_not_overlap_are_merged(
 ) -> None:
     crashed = clone_into(tmp_path / "crashed")
     (crashed / "local-only.py").write_text("print('mine')\n")
-    result = restore.restore(restore.SyncRepo(crashed, BRANCH), remote_url, lambda: token)
+    result = LocalSession(crashed, BRANCH).restore(remote_url, lambda: token)
     assert result.case == "merged" and result.conflicts == []
     assert (crashed / "local-only.py").read_text() == "print('mine')\n"
     assert (crashed / "data" / "x.csv").read_bytes() == b"a,b\n1,2\n"
@@ -89,8 +88,8 @@ def test_overlapping_local_changes_are_kept_and_the_remote_goes_to_a_rescue_bran
     (crashed / "analysis.ipynb").write_text('{"cells": ["my own edit"]}\n')
     (crashed / "notes.txt").write_text("unsynced notes\n")
     before = files(crashed)
-    repo = restore.SyncRepo(crashed, BRANCH)
-    result = restore.restore(repo, remote_url, lambda: token)
+    repo = LocalSession(crashed, BRANCH)
+    result = repo.restore(remote_url, lambda: token)
     assert result.case == "conflict"
     assert result.conflicts == ["analysis.ipynb"]
     assert result.rescue_branch is not None and result.rescue_branch in result.message
@@ -117,7 +116,7 @@ def test_unrelated_files_in_a_plain_directory_are_never_clobbered(
     (plain / "thesis.tex").write_text("mine\n")
     (plain / "data").mkdir()
     (plain / "data" / "x.csv").write_text("my own data\n")
-    result = restore.restore(new_repo(plain), remote_url, lambda: token)
+    result = new_repo(plain).restore(remote_url, lambda: token)
     assert result.case == "conflict" and result.conflicts == ["data/x.csv"]
     assert (plain / "thesis.tex").read_text() == "mine\n"
     assert (plain / "data" / "x.csv").read_text() == "my own data\n"
@@ -142,7 +141,7 @@ def test_restore_after_a_shallow_clone_when_the_branch_moved_on(
     git(mover, "-c", "user.name=U", "-c", "user.email=u@example.org", "commit", "-qm", "up")
     git(mover, "push", "-q", "origin", "main")
     (earlier_session / "data" / "y.csv").write_text("later\n")
-    later = restore.SyncRepo(earlier_session, BRANCH)
+    later = LocalSession(earlier_session, BRANCH)
     later.snapshot(None)
     later.push(remote_url, lambda: token)
 
@@ -153,7 +152,7 @@ def test_restore_after_a_shallow_clone_when_the_branch_moved_on(
         check=True,
     )  # fmt: skip
     (shallow / "scratch.txt").write_text("work before the restore\n")
-    result = restore.restore(restore.SyncRepo(shallow, BRANCH), remote_url, lambda: token)
+    result = LocalSession(shallow, BRANCH).restore(remote_url, lambda: token)
     assert result.conflicts == []
     assert (shallow / "scratch.txt").read_text() == "work before the restore\n"
     assert (shallow / "data" / "y.csv").read_text() == "later\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.gitserver import GitHTTPServer
-from tests.helpers import ref_or_none, show, user_git_state, wait_until
+from tests.helpers import SilentRemote, ref_or_none, show, user_git_state, wait_until
 from tests.jupyter_process import JupyterProcess, free_port, jupyter_process
 
 __all__ = ["Server", "free_port", "jupyter_server"]
@@ -73,6 +73,48 @@ def test_sigterm_right_after_a_save_still_pushes_it(
     log = server.log.read_text()
     assert token not in log
     assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_a_stop_signal_flushes_and_exits_in_time_even_with_a_hung_remote(
+    workspace: Path,
+    tmp_path: Path,
+    env: dict[str, str],
+    git_server: GitHTTPServer,
+    remote: str,
+    signame: str,
+) -> None:
+    """JupyterHub's local spawners stop servers with SIGINT, Kubernetes with SIGTERM; either
+    way the last save is snapshotted, the server exits within shutdown_timeout_seconds + 2 s
+    although the remote never answers, and the next start pushes the snapshot."""
+    shutdown_seconds = 3.0
+    silent = SilentRemote()
+    hung = {**env, "GITSYNC_REMOTE_URL": silent.url("project")}
+    args = [
+        f"--GitSync.shutdown_timeout_seconds={shutdown_seconds}",
+        "--GitSync.network_stall_timeout_seconds=60",
+    ]
+    content = f"saved just before {signame}"
+    try:
+        with jupyter_process(workspace, tmp_path / "first", hung, extra_args=args) as server:
+            wait_until(lambda: silent.connections > 0, what="the hung restore")
+            server.save("last.txt", content)
+            signalled = time.monotonic()
+            server.process.send_signal(getattr(signal, signame))
+            assert server.process.wait(timeout=shutdown_seconds + 2) == 0
+            exited_after = time.monotonic() - signalled
+        log = server.log.read_text()
+    finally:
+        silent.close()
+    assert exited_after <= shutdown_seconds + 2
+    assert "Shutting down" in log  # the stop hooks ran
+    assert show(workspace, f"refs/heads/{BRANCH}", "last.txt") == content.encode()
+
+    with jupyter_server(workspace, tmp_path / "second", env):
+        wait_until(
+            lambda: show(git_server.repo_path(remote), f"refs/heads/{BRANCH}", "last.txt"),
+            what="the kept snapshot pushed at the next start",
+        )
 
 
 def _read_only(path: Path) -> list[str]:

@@ -1,0 +1,104 @@
+"""Merging two snapshots: this workspace's and the remote's. Changes that do not overlap are
+combined, notebooks cell by cell (nbdime); where both changed the same thing this workspace's
+version is kept whole and the other is left for a rescue branch.
+
+Blocking; runs on the engine's git thread. It writes objects, never refs or files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pygit2
+
+from . import notebooks
+from .repository import SIGNATURE_EMAIL, SIGNATURE_NAME, SyncRepository
+
+
+@dataclass(frozen=True)
+class Merged:
+    """The result of merging two snapshots: the merge commit and the paths both changed."""
+
+    commit: pygit2.Oid
+    conflicts: list[str]
+
+
+def merge_snapshots(repo: SyncRepository, ours: pygit2.Oid, theirs: pygit2.Oid) -> Merged:
+    """Three-way merge two snapshots into a commit on top of both.
+
+    With no merge base in a shallow history, the remote snapshot's recorded base commit stands
+    in, so a shallow clone never turns into a false conflict.
+    """
+    git = repo.repo
+    base = _merge_base(repo, ours, theirs)
+    trees = [git[c].peel(pygit2.Tree) for c in (ours, theirs)]
+    ancestor = git[base].peel(pygit2.Tree) if base is not None else _empty_tree(git)
+    index = git.merge_trees(ancestor, trees[0], trees[1])
+    conflicts: list[str] = []
+    if index.conflicts is not None:
+        for base_entry, mine, other in list(index.conflicts):
+            path = (mine or other).path
+            del index.conflicts[path]
+            merged = _merge_notebook(git, base_entry, mine, other)
+            if merged is not None:
+                index.add(merged)
+                continue
+            conflicts.append(path)
+            if mine is not None:  # keep this workspace's version whole
+                index.add(pygit2.IndexEntry(mine.path, mine.id, mine.mode))
+    tree = index.write_tree(git)
+    message = f"Merge the remote's snapshots of {repo.branch}\n"
+    if conflicts:
+        message += f"\nKept this workspace's version of: {', '.join(sorted(conflicts))}\n"
+    committer = pygit2.Signature(SIGNATURE_NAME, SIGNATURE_EMAIL)
+    author = pygit2.Signature(*repo.author())
+    commit = git.create_commit(None, author, committer, message, tree, [ours, theirs])
+    return Merged(commit=commit, conflicts=sorted(conflicts))
+
+
+def _merge_base(repo: SyncRepository, ours: pygit2.Oid, theirs: pygit2.Oid) -> pygit2.Oid | None:
+    base = repo.repo.merge_base(ours, theirs)
+    if base is not None:
+        return base
+    # No common history here. The commit the remote snapshot was based on is the right base
+    # when this workspace grew from it too: provably, or as far as a shallow clone (whose
+    # history stops short) can tell.
+    recorded = repo.base_of(theirs)[0]
+    if (
+        recorded is not None
+        and recorded in repo.repo
+        and (repo.repo.is_shallow or repo.is_ancestor(recorded, ours))
+    ):
+        return recorded
+    return None
+
+
+def _merge_notebook(
+    git: pygit2.Repository,
+    base: pygit2.IndexEntry | None,
+    mine: pygit2.IndexEntry | None,
+    other: pygit2.IndexEntry | None,
+) -> pygit2.IndexEntry | None:
+    """Both sides changed a notebook: merge its cells, or None if they really conflict."""
+    if mine is None or other is None or not str(mine.path).endswith(".ipynb"):
+        return None
+    base_blob = git[base.id].peel(pygit2.Blob).data if base is not None else None
+    merged = notebooks.merge(
+        base_blob, git[mine.id].peel(pygit2.Blob).data, git[other.id].peel(pygit2.Blob).data
+    )
+    if merged is None:
+        return None
+    return pygit2.IndexEntry(mine.path, git.create_blob(merged), mine.mode)
+
+
+def _empty_tree(git: pygit2.Repository) -> pygit2.Tree:
+    return git[git.TreeBuilder().write()].peel(pygit2.Tree)
+
+
+def rescue_branch_name(branch: str, commit: pygit2.Oid) -> str:
+    """Where a snapshot that could not be merged is kept, e.g.
+    gitsync/ada-rescue-20261126-091412-5f3c2a1b. The commit is in the name, so one name always
+    means one commit: two sessions rescuing in the same second never collide."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{branch}-rescue-{stamp}-{str(commit)[:8]}"

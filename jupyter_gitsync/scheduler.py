@@ -1,0 +1,148 @@
+"""When the next snapshot, restore, push or rescan is due: pure functions of timers and facts.
+
+Nothing here does any work or reads a clock; the engine passes `now` in. That keeps the policy
+in one place and testable without git (tests/test_scheduler.py):
+
+- a snapshot is due once the workspace has been quiet for the commit delay (at once when a full
+  scan was asked for), and a safety rescan every `rescan_interval_seconds`;
+- **restore is a gate**: until the workspace has taken in the remote's snapshot of the current
+  (remote, branch), nothing is pushed there; the restore is retried with back-off, and at once
+  when a new token may be there;
+- pushes spend a token bucket: a burst of saves goes out at once, and over time no more than
+  one push per refill interval leaves (GitHub's limit on content-creating requests is 80 a
+  minute and 500 an hour; the default, 5 at once and one per 10 s, stays below both);
+- a failure is retried with doubling back-off up to a cap; a refused token or a missing
+  permission is not retried until the credentials change.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+
+class Job(str, enum.Enum):
+    """Work the engine's loop does by itself (API requests are queued apart)."""
+
+    SNAPSHOT = "snapshot"
+    RESCAN = "rescan"
+    RESTORE = "restore"
+    PUSH = "push"
+
+
+@dataclass
+class Backoff:
+    """Doubling waits after consecutive failures, capped; `waits_for_credentials` when the
+    last failure was a refused token (then only new credentials make it due)."""
+
+    initial_seconds: float
+    max_seconds: float
+    failures: int = 0
+    last_attempt: float = -math.inf
+    failed_epoch: int | None = None  # credentials epoch of a failure that needs new ones
+
+    def failed(self, now: float, needs_credentials_of_epoch: int | None = None) -> None:
+        self.failures += 1
+        self.last_attempt = now
+        self.failed_epoch = needs_credentials_of_epoch
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.failed_epoch = None
+
+    def retry_now(self) -> None:
+        """Something changed that may make the next attempt succeed (a new token, a new
+        remote): try again at once, keeping the count for the back-off after that."""
+        self.last_attempt = -math.inf
+        self.failed_epoch = None
+
+    def due(self, epoch: int) -> float | None:
+        """When to try again: -inf (now) without failures; None while waiting for credentials
+        newer than those refused."""
+        if self.failures == 0:
+            return -math.inf
+        if self.failed_epoch is not None:
+            return -math.inf if epoch != self.failed_epoch else None
+        wait = min(self.max_seconds, self.initial_seconds * 2.0 ** (self.failures - 1))
+        return self.last_attempt + wait
+
+
+@dataclass
+class TokenBucket:
+    """`capacity` pushes at once, refilled at one per `refill_seconds`."""
+
+    capacity: float
+    refill_seconds: float
+    tokens: float = math.inf  # full until first used
+    stamp: float = 0.0
+
+    def _level(self, now: float) -> float:
+        if self.refill_seconds <= 0:
+            return self.capacity
+        return min(self.capacity, self.tokens + (now - self.stamp) / self.refill_seconds)
+
+    def available_at(self, now: float) -> float:
+        """The earliest time a push may start."""
+        level = self._level(now)
+        if level >= 1:
+            return now
+        return now + (1 - level) * self.refill_seconds
+
+    def take(self, now: float) -> None:
+        """A push that sent something spends one token."""
+        self.tokens = max(0.0, self._level(now) - 1)
+        self.stamp = now
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the scheduler needs to know, read from the engine at one moment."""
+
+    now: float
+    changes_pending: bool  # the watcher reported paths (or asked for a full scan)
+    last_change: float
+    full_scan_wanted: bool
+    last_full_scan: float
+    commit_delay_seconds: float
+    rescan_interval_seconds: float
+    has_remote: bool
+    gate_open: bool  # the remote's snapshot of the current (remote, branch) is taken in
+    restore_due: float | None  # from the restore back-off
+    unpushed: bool  # snapshots or rescue branches wait for the remote
+    push_due: float | None  # from the push back-off
+    bucket_at: float  # when the token bucket allows the next push
+
+
+def next_due(facts: Facts) -> tuple[Job, float] | None:
+    """The next job and when it is due (`<= now`: now); None when only an event can wake us.
+    A snapshot that is due goes first, so that the push after it carries the latest save."""
+    local = local_due(facts)
+    network = network_due(facts)
+    if network is None or local[1] <= max(facts.now, network[1]):
+        return local
+    return network
+
+
+def local_due(f: Facts) -> tuple[Job, float]:
+    """The next snapshot or rescan: what the engine keeps doing while it waits for the
+    network."""
+    if f.full_scan_wanted:
+        return Job.RESCAN, f.now
+    rescan_at = f.last_full_scan + f.rescan_interval_seconds
+    if f.changes_pending:
+        snapshot_at = f.last_change + f.commit_delay_seconds
+        if snapshot_at <= rescan_at:
+            return Job.SNAPSHOT, snapshot_at
+    return Job.RESCAN, rescan_at
+
+
+def network_due(f: Facts) -> tuple[Job, float] | None:
+    """The next restore or push, or None."""
+    if not f.has_remote:
+        return None
+    if not f.gate_open:
+        return None if f.restore_due is None else (Job.RESTORE, f.restore_due)
+    if not f.unpushed or f.push_due is None:
+        return None
+    return Job.PUSH, max(f.push_due, f.bucket_at)

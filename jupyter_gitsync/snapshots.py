@@ -1,0 +1,301 @@
+"""Snapshots: the engine's own index, what is staged (the staging policy of `filters`), the
+commit and its message, and moving the workspace to another snapshot.
+
+The sync index (`.git/gitsync/index`) records the tree this workspace holds, with stat data so
+unchanged files are not reread. It is attached to the repository object with libgit2's
+`git_repository_set_index`, so the user's `.git/index` is never read or written.
+
+**Invariant: a snapshot's parent is a commit whose tree this workspace has held.** The sync
+branch moves in exactly two ways, both here: `snapshot` commits what the workspace holds on top
+of the current tip (or of the user's HEAD when there is none), and `take` first checks a commit
+out into the workspace and only then points the branch at it. Nothing else writes the sync
+branch, so a remote tip is never adopted without its files being here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import CheckoutStrategy, DiffOption
+
+from . import _native, filters
+from .errors import WorkspaceError
+from .repository import (
+    BASE_TRAILER,
+    HEAD_TRAILER,
+    SIGNATURE_EMAIL,
+    SIGNATURE_NAME,
+    Progress,
+    SyncRepository,
+)
+
+log = logging.getLogger(__name__)
+
+_SCAN_FLAGS = (
+    DiffOption.INCLUDE_UNTRACKED
+    | DiffOption.RECURSE_UNTRACKED_DIRS
+    | DiffOption.INCLUDE_TYPECHANGE
+    | DiffOption.UPDATE_INDEX
+)
+_MESSAGE_PATHS = 3
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A snapshot commit that was just written to the sync branch."""
+
+    commit: str
+    message: str
+    paths: int
+
+
+class Snapshotter:
+    """Stages changed paths into the sync index and commits them to the sync branch."""
+
+    def __init__(
+        self,
+        repo: SyncRepository,
+        excludes: Iterable[str] = filters.DEFAULT_EXCLUDES,
+        max_file_size_bytes: int = filters.DEFAULT_MAX_FILE_SIZE_BYTES,
+    ) -> None:
+        self.repo = repo
+        self.git = repo.repo
+        self.excludes = tuple(excludes)
+        self.max_file_size_bytes = max_file_size_bytes
+        self.skipped: dict[str, str] = {}  # path -> why it is not synced
+        self.index_path = repo.private_dir / "index"
+        self.index = self._load_index()
+        self._staged: list[tuple[str, str]] = []  # (A|M|D, path) of this snapshot, for its message
+        self.snapshots_since_pack = 0
+        self.bytes_since_pack = 0  # what went into loose objects since the last packing
+        _native.add_ignore_rules(self.git, filters.as_ignore_rules(self.excludes))
+
+    def _load_index(self) -> pygit2.Index:
+        try:
+            on_disk = pygit2.Index(str(self.index_path))
+        except (pygit2.GitError, OSError) as exc:
+            raise WorkspaceError(f"Cannot write to {self.index_path.parent}: {exc}") from exc
+        _native.use_index(self.git, on_disk)
+        index: pygit2.Index = self.git.index  # the same index, now bound to the repository
+        if len(index) == 0:
+            start = self.repo.tip() or self.repo.user_head()
+            if start is not None:
+                index.read_tree(self.git[start].peel(pygit2.Tree))
+        return index
+
+    def scan(self) -> set[str]:
+        """Paths that differ between the sync index and the workspace, using the stat cache."""
+        diff = self.index.diff_to_workdir(flags=_SCAN_FLAGS)
+        changed: set[str] = set()
+        for delta in diff.deltas:
+            changed.add(delta.old_file.path)
+            changed.add(delta.new_file.path)
+        return changed
+
+    def snapshot(self, paths: Iterable[str] | None) -> Snapshot | None:
+        """Stage `paths` (None: scan the whole workspace) and commit if the tree changed."""
+        try:
+            candidates = self.scan() if paths is None else set(paths)
+            self._staged = []
+            for relpath in sorted(candidates):
+                self._stage(relpath)
+            tree = self.index.write_tree()
+            commit = self._commit(tree, len(candidates))
+            self.index.write()
+        except OSError as exc:
+            raise WorkspaceError(
+                f"Cannot write the snapshot into {self.repo.gitdir}: {exc}"
+            ) from exc
+        except pygit2.GitError as exc:
+            raise WorkspaceError(f"Cannot write the snapshot: {exc}") from exc
+        return commit
+
+    def _stage(self, relpath: str) -> None:
+        if filters.is_excluded(relpath, self.excludes):
+            return
+        full = self.repo.workspace / relpath
+        try:
+            st = full.lstat()
+        except FileNotFoundError:
+            self._unstage(relpath)
+            return
+        except OSError as exc:
+            self.skipped[relpath] = f"cannot be read: {exc.strerror}"
+            return
+        if stat.S_ISDIR(st.st_mode):
+            self._stage_tree(relpath)
+            return
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+            return
+        tracked = relpath in self.index
+        if not tracked and self.git.path_is_ignored(relpath):
+            return
+        if stat.S_ISREG(st.st_mode) and filters.too_large(st.st_size, self.max_file_size_bytes):
+            limit_mb = self.max_file_size_bytes / 1e6
+            self.skipped[relpath] = f"larger than {limit_mb:g} MB"
+            return
+        secret = filters.secret_file_reason(relpath) if not tracked else None
+        if secret is None and stat.S_ISREG(st.st_mode):
+            secret = self._secret_in(full)
+        if secret is not None:
+            self.skipped[relpath] = secret
+            return
+        before = self.index[relpath].id if tracked else None
+        try:
+            self.index.add(relpath)
+        except (pygit2.GitError, ValueError) as exc:
+            self.skipped[relpath] = f"cannot be stored in git: {exc}"
+            return
+        except PermissionError:
+            self.skipped[relpath] = "cannot be read: permission denied"
+            return
+        except FileNotFoundError:
+            self._unstage(relpath)
+            return
+        self.skipped.pop(relpath, None)
+        self.bytes_since_pack += st.st_size
+        if before is None:
+            self._staged.append(("A", relpath))
+        elif before != self.index[relpath].id:
+            self._staged.append(("M", relpath))
+
+    @staticmethod
+    def _secret_in(path: Path) -> str | None:
+        try:
+            with path.open("rb") as handle:
+                return filters.secret_content_reason(handle.read(filters.SECRET_SCAN_BYTES))
+        except OSError:
+            return None  # index.add reports unreadable files
+
+    def _stage_tree(self, relpath: str) -> None:
+        """A directory appeared or moved in: stage what is in it (and drop a file it replaced)."""
+        self._unstage_file(relpath)
+        for root, dirs, files in os.walk(self.repo.workspace / relpath):
+            rel_root = Path(root).relative_to(self.repo.workspace).as_posix()
+            kept = []
+            for name in dirs:
+                child = f"{rel_root}/{name}"
+                if os.path.islink(os.path.join(root, name)):
+                    self._stage(child)  # a link to a directory is stored as a link
+                elif not filters.is_excluded(child, self.excludes) and not (
+                    child not in self.index and self.git.path_is_ignored(f"{child}/")
+                ):
+                    kept.append(name)
+            dirs[:] = kept
+            for name in files:
+                self._stage(f"{rel_root}/{name}")
+
+    def _unstage_file(self, relpath: str) -> None:
+        if relpath in self.index:
+            self.index.remove(relpath)
+            self._staged.append(("D", relpath))
+
+    def _unstage(self, relpath: str) -> None:
+        self._unstage_file(relpath)
+        before = len(self.index)
+        self.index.remove_directory(relpath)
+        if len(self.index) != before:
+            self._staged.append(("D", f"{relpath}/"))
+        self.skipped.pop(relpath, None)
+
+    def _commit(self, tree: pygit2.Oid, touched: int) -> Snapshot | None:
+        tip = self.repo.tip()
+        base = self.repo.user_head()
+        previous = tip if tip is not None else base
+        previous_tree = self.git[previous].peel(pygit2.Commit).tree if previous else None
+        if previous_tree is not None and previous_tree.id == tree:
+            return None
+        if previous_tree is None and len(self.index) == 0:
+            return None
+        message = self._describe(self._staged) + self._trailers(base)
+        parents = [p for p in (tip, base) if p is not None]
+        if len(parents) == 2 and parents[0] == parents[1]:
+            parents.pop()
+        author = pygit2.Signature(*self.repo.author())
+        committer = pygit2.Signature(SIGNATURE_NAME, SIGNATURE_EMAIL)
+        oid = self.git.create_commit(None, author, committer, message, tree, parents)
+        self.git.references.create(self.repo.sync_ref, oid, force=True)
+        self.snapshots_since_pack += 1
+        log.debug("snapshot %s: %s", oid, message)
+        return Snapshot(commit=str(oid), message=message, paths=touched)
+
+    def _trailers(self, base: pygit2.Oid | None) -> str:
+        """Record where the user's HEAD was, so a restore can put it back there."""
+        if base is None:
+            return ""
+        lines = [f"{BASE_TRAILER}: {base}"]
+        head_ref = self.repo.user_head_ref()
+        if head_ref is not None:
+            lines.append(f"{HEAD_TRAILER}: {head_ref}")
+        return "\n" + "\n".join(lines) + "\n"
+
+    @staticmethod
+    def _describe(staged: list[tuple[str, str]]) -> str:
+        """A commit message that says what changed, e.g. 'Update a.ipynb, b.csv (+3 more)'.
+
+        Built from what this snapshot staged, not from a diff of two whole trees, which costs
+        more than the rest of a one-file snapshot in a large workspace.
+        """
+        kinds = {kind for kind, _ in staged}
+        verb = {frozenset("A"): "Add", frozenset("D"): "Delete"}.get(frozenset(kinds), "Update")
+        paths = [path for _, path in staged] or ["the workspace"]
+        listed = ", ".join(paths[:_MESSAGE_PATHS])
+        more = len(paths) - _MESSAGE_PATHS
+        return f"{verb} {listed}" + (f" (+{more} more)" if more > 0 else "") + "\n"
+
+    # -- moving to another snapshot -------------------------------------------------------------
+
+    def take(self, commit: pygit2.Oid, progress: Progress | None = None) -> None:
+        """Make `commit` this workspace's snapshot: check its tree out, then point the sync
+        branch at it (in that order: see the module's invariant)."""
+        self.checkout(commit, progress)
+        self.git.references.create(self.repo.sync_ref, commit, force=True)
+
+    def checkout(self, target: pygit2.Oid, progress: Progress | None = None) -> None:
+        """Make the workspace match `target`'s tree, moving from what the sync index holds.
+
+        SAFE: a file that differs from the index (the user's unsaved work) is never
+        overwritten; libgit2 then refuses the whole checkout before touching anything. Files
+        that neither side tracks are left alone. The sync index ends up equal to `target`,
+        with fresh stat data.
+        """
+        tree = self.git[target].peel(pygit2.Tree)
+        try:
+            _native.checkout_tree_from_index(
+                self.git,
+                tree,
+                self.index,
+                CheckoutStrategy.SAFE | CheckoutStrategy.RECREATE_MISSING,
+                _CheckoutProgress(progress) if progress else None,
+            )
+        except pygit2.GitError as exc:
+            raise WorkspaceError(f"Cannot restore the workspace: {exc}") from exc
+        self.index.read(force=True)
+        self.index.write()
+
+    # -- packing ----------------------------------------------------------------------------------
+
+    def wants_packing(self, every_snapshots: int, every_bytes: int) -> bool:
+        """Time to pack: after so many snapshots, or sooner when large files were saved."""
+        return self.snapshots_since_pack >= every_snapshots or self.bytes_since_pack >= every_bytes
+
+    def maintain(self) -> None:
+        """Pack loose objects (see `SyncRepository.maintain`) and start counting again."""
+        self.repo.maintain()
+        self.snapshots_since_pack = 0
+        self.bytes_since_pack = 0
+
+
+class _CheckoutProgress(pygit2.CheckoutCallbacks):
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self._progress = progress
+
+    def checkout_progress(self, path: str, completed_steps: int, total_steps: int) -> None:
+        self._progress("checkout", completed_steps, total_steps, 0)
