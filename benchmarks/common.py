@@ -307,7 +307,8 @@ def ref_of(bare: Path, ref: str) -> str | None:
 
 
 def close_repo(repo: Any) -> None:
-    """Release a SyncRepo (its engine lock: one engine per repository)."""
+    """Release a SyncRepository or a LocalSession (its engine lock: one engine per
+    repository)."""
     close = getattr(repo, "close", None)
     if close is not None:
         close()

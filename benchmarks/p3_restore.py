@@ -1,14 +1,16 @@
 # ruff: noqa: RUF001 (the multiplication sign in printed targets is meant)
 """P3: restore of a sync branch into an empty workspace (what `jupyter gitsync restore` does:
-`restore(SyncRepo(empty_dir, branch), url, token_getter)`) vs `git clone --depth 1 --branch B`
-of the same branch from the same loopback server.
+`run_restore(repo, Snapshotter(repo), url, token_getter)` with
+`repo = SyncRepository(empty_dir, branch)`) vs `git clone --depth 1 --branch B` of the same
+branch from the same loopback server.
 
 Each side runs as a child process: wall time from spawn to exit (so ours includes starting
 Python and importing pygit2), peak RSS from os.wait4's rusage of that child (for git, the
 largest of git clone and the children it waited for: remote-http, fetch-pack, index-pack), and,
 sampled every 10 ms, the peak of the summed RSS of the live process tree. The branch is what a
-session leaves: `main` with every file, then three snapshots of ten edited files each. The
-server's repository is packed, as a forge's is.
+session leaves: `main` with every file, then three snapshots of ten edited files each, pushed
+as the engine pushes (`tests.helpers.LocalSession.push`: `Transport.push` of the sync branch).
+The server's repository is packed, as a forge's is.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from jupyter_gitsync.repo import SyncRepo
+from tests.helpers import LocalSession
 
 from .common import (
     BRANCH,
@@ -41,15 +43,17 @@ _OURS = """
 import json, os, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
-from jupyter_gitsync.repo import SyncRepo
-from jupyter_gitsync.restore import restore
+from jupyter_gitsync.repository import SyncRepository
+from jupyter_gitsync.restore import run_restore
+from jupyter_gitsync.snapshots import Snapshotter
 t1 = time.perf_counter()
 phases = {}
 def progress(phase, done, total, size):
     now = time.perf_counter()
     phases.setdefault(phase, [now, now])[1] = now
-repo = SyncRepo(Path(sys.argv[1]), sys.argv[2])
-result = restore(repo, sys.argv[3], lambda: os.environ["GITSYNC_TOKEN"], progress)
+repo = SyncRepository(Path(sys.argv[1]), sys.argv[2])
+token = lambda: os.environ["GITSYNC_TOKEN"]
+result = run_restore(repo, Snapshotter(repo), sys.argv[3], token, progress)
 t2 = time.perf_counter()
 print(json.dumps({
     "case": result.case, "import_s": t1 - t0, "restore_s": t2 - t1,
@@ -64,8 +68,8 @@ def _prepare(ctx: Context, kind: str) -> tuple[str, int]:
     name = f"p3-{kind.replace(':', '-')}"
     ctx.server.copy_repo(base, name)
     ws = ctx.clone(base, f"p3-src-{kind.replace(':', '-')}")
-    repo = SyncRepo(ws, BRANCH)
-    repo.snapshot(None)
+    session = LocalSession(ws, BRANCH)
+    session.snapshot(None)
     files = [p for p in git("ls-files", cwd=ws).splitlines()]
     for round_ in range(3):
         changed = []
@@ -74,9 +78,10 @@ def _prepare(ctx: Context, kind: str) -> tuple[str, int]:
             with open(ws / path, "a") as f:
                 f.write(f"\nedit {round_}.{k}\n")
             changed.append(path)
-        assert repo.snapshot(changed) is not None
-    repo.push(ctx.server.repo_url(name), lambda: ctx.token)
-    close_repo(repo)
+        assert session.snapshot(changed) is not None
+    heads = session.push(ctx.server.repo_url(name), lambda: ctx.token)
+    assert heads.head is not None and heads.head == heads.remote_head
+    close_repo(session)
     bare = ctx.server.repo_path(name)
     git("repack", "-adq", cwd=bare)
     git("pack-refs", "--all", cwd=bare)

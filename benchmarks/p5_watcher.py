@@ -7,7 +7,7 @@ and CPU are its own: RSS is read before and after starting it, idle CPU from the
 times over the idle window. Then the benchmark process writes many new small files as fast as
 it can; once the ChangeSet has been quiet for 3 s, the child drains it and compares with what
 was written. A written file counts as seen if its path or a directory above it was recorded
-(a snapshot stages a recorded directory whole). A final `SyncRepo.scan()` (what the engine runs
+(a snapshot stages a recorded directory whole). A final `Snapshotter.scan()` (what the engine runs
 at start, on a forced sync, at shutdown, periodically, and after the watcher's overflow alarm
 asks for one) is added, as the figure's definition says; a second row says what the engine's
 next snapshot alone would miss: the unrecorded paths, unless the overflow alarm was raised.
@@ -45,7 +45,8 @@ def _rss_kb() -> int:
 def child(ws: Path) -> None:
     """In the child: start the watcher, report, wait for the burst, then count what it saw."""
     from jupyter_gitsync import filters
-    from jupyter_gitsync.repo import SyncRepo
+    from jupyter_gitsync.repository import SyncRepository
+    from jupyter_gitsync.snapshots import Snapshotter
     from jupyter_gitsync.watcher import ChangeSet, Watcher
 
     gc.collect()
@@ -84,8 +85,8 @@ def child(ws: Path) -> None:
 
     missed = [p for p in written if not seen(p)]
     start = time.perf_counter()
-    repo = SyncRepo(ws, BRANCH)
-    scanned = repo.scan()
+    repo = SyncRepository(ws, BRANCH)
+    scanned = Snapshotter(repo).scan()
     close_repo(repo)
     scan_s = time.perf_counter() - start
     lost = [p for p in missed if p not in scanned]
@@ -112,13 +113,14 @@ def child(ws: Path) -> None:
 def run(ctx: Context) -> list[Row]:
     import psutil
 
-    from jupyter_gitsync.repo import SyncRepo
+    from jupyter_gitsync.repository import SyncRepository
+    from jupyter_gitsync.snapshots import Snapshotter
 
     n = ctx.sizes.files
     base = ctx.base_remote(f"files:{n}")
     ws = ctx.clone(base, "p5")
-    repo = SyncRepo(ws, BRANCH)
-    repo.snapshot(None)  # the sync index with its stat cache, as in a session
+    repo = SyncRepository(ws, BRANCH)
+    Snapshotter(repo).snapshot(None)  # the sync index with its stat cache, as in a session
     close_repo(repo)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     proc = subprocess.Popen(

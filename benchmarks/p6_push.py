@@ -1,13 +1,27 @@
 # ruff: noqa: RUF001 (the multiplication sign in printed targets is meant)
-"""P6: first push of a workspace that was never pushed, `SyncRepo.push`, vs `git push` of the
-same commit, each to a fresh bare repository on the loopback server.
+"""P6: first push of a workspace that was never pushed, `Transport.push` of the sync branch as
+the engine's push job sends it, vs `git push` of the same commit, each to a fresh bare
+repository on the loopback server.
 
 The workspace is the generated tree in a directory that is not a repository yet (a home
-directory on a hub): SyncRepo initialises it and the first full snapshot makes one commit with
-every file (loose objects, as the snapshot leaves them). Both sides push that commit from the
-same `.git`, alternating. Also measured, for the diagnosis: the same push through pygit2 with
-the packbuilder's thread count left to libgit2 (`threads=0`, all cores) instead of pygit2's
-default of one thread, which is what SyncRepo.push gets.
+directory on a hub): `SyncRepository` initialises it and the first full snapshot
+(`Snapshotter.snapshot(None)`) makes one commit with every file (loose objects, as the snapshot
+leaves them). Both sides push that commit from the same `.git`, alternating. Ours is a new
+session each time (`tests.helpers.LocalSession`, composed as the engine composes it, made
+outside the timing); timed is its `push`: the sync branch's heads, then
+`Transport.push(url, token, {sync_ref: tracking_ref})` (its own `pygit2.Repository` on the same
+`.git`, opened at its first call as on the engine's transport thread), then the heads again.
+
+A push goes straight to the remote: no ls-remote before it (it used to list the remote's refs
+first, a connection and a ref advertisement more; that step no longer exists, so it is no
+longer in the time). The engine pushes only after its restore gate has listed the remote, and
+that restore is not part of this figure. The tracking ref the previous repetition's push wrote
+is removed before each repetition, outside the timing, so that every session sees a workspace
+that was never pushed (the remote is a fresh empty repository each time).
+
+Also measured, for the diagnosis: the same push through pygit2 with the packbuilder's thread
+count left to libgit2 (`threads=0`, all cores) instead of pygit2's default of one thread, which
+is what `Transport.push` gets.
 """
 
 from __future__ import annotations
@@ -17,7 +31,11 @@ import time
 
 import pygit2
 
-from jupyter_gitsync.repo import SyncRepo, _Callbacks
+from jupyter_gitsync.repository import SyncRepository
+from jupyter_gitsync.snapshots import Snapshotter
+from jupyter_gitsync.transport import _Callbacks
+from jupyter_gitsync.workers import Watch
+from tests.helpers import LocalSession
 
 from .common import BRANCH, Context, Row, close_repo, git_env, human_count, log, median, ref_of
 
@@ -26,8 +44,8 @@ def run(ctx: Context) -> list[Row]:
     n = ctx.sizes.files
     ws = ctx.plain_copy(f"files:{n}", f"p6-{n}")
     start = time.perf_counter()
-    first = SyncRepo(ws, BRANCH)
-    snapshot = first.snapshot(None)
+    first = SyncRepository(ws, BRANCH)
+    snapshot = Snapshotter(first).snapshot(None)
     close_repo(first)
     first_snapshot = time.perf_counter() - start
     assert snapshot is not None
@@ -43,11 +61,16 @@ def run(ctx: Context) -> list[Row]:
             ctx.server.create_empty(name)
             url = ctx.server.repo_url(name)
             if side == "ours":
-                repo = SyncRepo(ws, BRANCH)  # a new session: it learns the remote first
+                session = LocalSession(ws, BRANCH)  # a new session
+                stale = session.repo.repo.references.get(session.repo.tracking_ref)
+                if stale is not None:  # what the previous repetition's push recorded
+                    stale.delete()
                 start = time.perf_counter()
-                repo.push(url, lambda: ctx.token)
+                heads = session.push(url, lambda: ctx.token)
                 elapsed = time.perf_counter() - start
-                close_repo(repo)
+                close_repo(session)
+                if heads.remote_head != snapshot.commit:
+                    raise RuntimeError("P6 ours: the push did not record the remote's tip")
             elif side == "git":
                 start = time.perf_counter()
                 subprocess.run(
@@ -57,7 +80,7 @@ def run(ctx: Context) -> list[Row]:
                 raw = pygit2.Repository(str(ws))
                 start = time.perf_counter()
                 raw.remotes.create_anonymous(url).push(
-                    [f"{ref}:{ref}"], callbacks=_Callbacks(lambda: ctx.token), threads=0
+                    [f"{ref}:{ref}"], callbacks=_Callbacks(lambda: ctx.token, Watch()), threads=0
                 )
             if side != "ours":
                 elapsed = time.perf_counter() - start

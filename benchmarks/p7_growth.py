@@ -2,11 +2,12 @@
 vs the packed size of the distinct contents.
 
 Each save changes one number in one cell's source and writes the notebook as Jupyter does
-(indent 1, sorted keys), then `SyncRepo.snapshot([path])`. Ours is what `.git` grew by. The
+(indent 1, sorted keys), then `Snapshotter.snapshot([path])`. Ours is what `.git` grew by. The
 baselines pack every object reachable from the sync branch: with `git pack-objects` as
 `git gc --aggressive` does (window 250, depth 50), and with libgit2's own packbuilder
 (`Repository.pack()`). The same saves are also run as the engine runs them, with
-`SyncRepo.maintain()` (git repack -d, gc --auto) after every `pack_every_snapshots` snapshots
+`Snapshotter.maintain()` (`SyncRepository.maintain()`: git repack -d, gc --auto; then the
+snapshot counters start again) after every `pack_every_snapshots` snapshots
 (EngineConfig's default), when the product has it. No target is set: the figure says what it
 is and what bounds it.
 """
@@ -21,7 +22,8 @@ from typing import Any
 
 import pygit2
 
-from jupyter_gitsync.repo import SyncRepo
+from jupyter_gitsync.repository import SyncRepository
+from jupyter_gitsync.snapshots import Snapshotter
 
 from .common import (
     BRANCH,
@@ -49,14 +51,15 @@ def _pack_every() -> int | None:
 
 def _saves(ws: Path, saves: int, size_mb: float, pack_every: int | None) -> dict[str, Any]:
     """Make the notebook, snapshot it, then `saves` small edits, each saved and snapshotted.
-    With `pack_every`, call `SyncRepo.maintain()` as the engine does after a snapshot."""
+    With `pack_every`, call `Snapshotter.maintain()` as the engine does after a snapshot."""
     rng = random.Random(11)
     nb = notebook(rng, int(size_mb * 1e6))
     path = "analysis.ipynb"
     (ws / path).write_text(dump_notebook(nb))
     (ws / "README.md").write_text("# notes\n")
-    repo = SyncRepo(ws, BRANCH)
-    assert repo.snapshot(None) is not None
+    repo = SyncRepository(ws, BRANCH)
+    snaps = Snapshotter(repo)
+    assert snaps.snapshot(None) is not None
     git_dir = ws / ".git"
     before = du(git_dir)
     times, maintain_times = [], []
@@ -66,11 +69,11 @@ def _saves(ws: Path, saves: int, size_mb: float, pack_every: int | None) -> dict
         cell["execution_count"] = i + 100
         (ws / path).write_text(dump_notebook(nb))
         start = time.perf_counter()
-        assert repo.snapshot([path]) is not None
+        assert snaps.snapshot([path]) is not None
         times.append(time.perf_counter() - start)
-        if pack_every and getattr(repo, "snapshots_since_pack", 0) >= pack_every:
+        if pack_every and snaps.snapshots_since_pack >= pack_every:
             start = time.perf_counter()
-            repo.maintain()
+            snaps.maintain()
             maintain_times.append(time.perf_counter() - start)
     close_repo(repo)
     return {
@@ -149,7 +152,7 @@ def run(ctx: Context) -> list[Row]:
     rows = [
         Row(
             "P7",
-            f".git growth, {label}, SyncRepo.snapshot alone",
+            f".git growth, {label}, Snapshotter.snapshot alone",
             "MB",
             growth / mb,
             len(aggressive) / mb,
@@ -162,7 +165,7 @@ def run(ctx: Context) -> list[Row]:
         rows.append(
             Row(
                 "P7",
-                f".git growth, {label}, with the engine's SyncRepo.maintain() every"
+                f".git growth, {label}, with the engine's Snapshotter.maintain() every"
                 f" {pack_every} snapshots",
                 "MB",
                 engine["growth"] / mb,

@@ -3,13 +3,12 @@ hub and Binder admins set env vars rather than config files), wiring, start and 
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,10 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, List, Unicode, default, validate
 
 from . import filters
-from .auth.github import DEFAULT_GITHUB_URL, AuthError, GitHubSettings, default_api_url
+from .auth.github import DEFAULT_GITHUB_URL, GitHubSettings, default_api_url
 from .auth.handlers import auth_handlers
 from .auth.service import AuthService
 from .engine import EngineConfig, SyncEngine
-from .errors import PermissionDenied
 from .handlers import BranchesHandler, ResumeHandler, StatusHandler, SyncHandler
 from .repository import sanitize_ref_component
 
@@ -235,8 +233,7 @@ class GitSync(ExtensionApp):
         )
         self.auth = AuthService.from_settings(
             github=GitHubSettings(self.github_url, self.github_api_url),
-            # the engine's remote once it is open (it may come from 'origin'), else the setting
-            remote_url=lambda: self.engine.status.remote_url or self.remote_url or None,
+            remote_url=self.remote_url or None,
             client_id=self.client_id,
             scope=self.oauth_scope,
             github_app_id=self.github_app_id,
@@ -250,11 +247,8 @@ class GitSync(ExtensionApp):
         def emit(data: dict[str, Any]) -> None:
             event_logger.emit(schema_id=EVENT_SCHEMA_ID, data=data)
 
-        self._tasks: set[asyncio.Future[None]] = set()
-        self.engine = SyncEngine(config, self.credentials, emit, preflight=self._may_push)
-        if not self._branch_is_explicit():
-            self.auth.on_login.append(self._use_login_branch)
-        self.auth.on_fork.append(self._use_fork)
+        self.engine = SyncEngine(config, self.credentials, emit, permission=self.auth)
+        self.auth.attach(self.engine, follow_login=not self._branch_is_explicit())
 
     def _log_like_the_server(self) -> None:
         """Our modules log to `jupyter_gitsync.*`; show those records the way the server shows
@@ -268,38 +262,6 @@ class GitSync(ExtensionApp):
 
     def _branch_is_explicit(self) -> bool:
         return "branch" in self.config.get("GitSync", {}) or bool(os.environ.get("GITSYNC_BRANCH"))
-
-    def _use_login_branch(self, login: str) -> None:
-        """Once the GitHub login is known, sync to gitsync/<login> (unless a branch is set)."""
-        branch = f"gitsync/{sanitize_ref_component(login)}"
-        self._background(self.engine.adopt_branch(branch))
-
-    def _use_fork(self, clone_url: str) -> None:
-        self._background(self.engine.set_remote(clone_url))
-
-    def _background(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Future[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.log.warning("gitsync: %s", task.exception())
-
-    async def _may_push(self) -> None:
-        """Before the first push: ask GitHub whether this user can push there at all."""
-        try:
-            allowed = await self.auth.can_push()
-        except AuthError as exc:
-            self.log.info("gitsync: could not check push permission: %s", exc.message)
-            return  # the push itself will tell
-        if allowed is False:
-            repository = "/".join(self.auth.repository() or ("", ""))
-            raise PermissionDenied(
-                f"You cannot push to {repository}. Fork it to your GitHub account to keep"
-                " your work synced there."
-            )
 
     def initialize_handlers(self) -> None:
         """Register the REST endpoints under {base_url}gitsync/."""

@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from . import filters, origin, restore, scheduler
 from .auth import Credentials
@@ -36,9 +36,9 @@ from .repository import Heads, SyncRepository
 from .scheduler import Backoff, Job, TokenBucket
 from .snapshots import Snapshotter
 from .state import Phase, State, StateTracker, Status
-from .transport import Cancelled, Transport, Watch, configure_timeouts
+from .transport import Transport, configure_timeouts
 from .watcher import ChangeSet, Watcher
-from .workers import Worker
+from .workers import NetworkLane, Watch, Worker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,6 +70,13 @@ class EngineConfig:
     watch: bool = True
 
 
+class PushPermission(Protocol):
+    """Asked before the first push to a remote (may this user push there at all?)."""
+
+    async def check_push(self) -> None:
+        """Raise a GitSyncError (PermissionDenied) that says why not."""
+
+
 @dataclass
 class _Request:
     """A job the API asked for: run by the loop in order, answered through `future`."""
@@ -91,18 +98,21 @@ class SyncEngine:
         config: EngineConfig,
         credentials: Credentials,
         emit: Callable[[dict[str, Any]], None] = lambda data: None,
-        preflight: Callable[[], Awaitable[None]] | None = None,
+        permission: PushPermission | None = None,
     ) -> None:
         self.config = config
         self.credentials = credentials
-        # Checked before the first push to a remote (may this user push there?); raises a
-        # GitSyncError that says why not.
-        self._preflight = preflight
-        self._preflight_done = False
+        self._permission = permission
+        self._permission_checked = False  # for the current remote
         self._changes = ChangeSet(self._on_first_change)
         self.tracker = StateTracker(emit, self._changes.peek, config.branch)
         self._git_worker = Worker("gitsync-git")
-        self._net_worker = Worker("gitsync-net")
+        self._net = NetworkLane(
+            "gitsync-net",
+            config.network_stall_timeout_seconds,
+            config.network_deadline_seconds,
+            lambda: self._stop_deadline,
+        )
         self._repo: SyncRepository | None = None
         self._snaps: Snapshotter | None = None
         self._transport: Transport | None = None
@@ -125,6 +135,11 @@ class SyncEngine:
         self._closing = False
         self._stop_deadline = math.inf
         self._progress_at = 0.0
+
+    @property
+    def remote_url(self) -> str | None:
+        """Where snapshots are pushed (None until the repository is open)."""
+        return self._url
 
     @property
     def status(self) -> Status:
@@ -162,7 +177,7 @@ class SyncEngine:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._git_worker.run(self._repo.close), 2)
         self._git_worker.retire()
-        self._net_worker.retire()
+        self._net.retire()
 
     async def _main(self) -> None:
         try:
@@ -402,7 +417,7 @@ class SyncEngine:
 
     async def _job_set_remote(self, url: str) -> None:
         self._url = origin.normalise(url)
-        self._preflight_done = False
+        self._permission_checked = False
         self._restore_backoff.succeeded()
         self._push_backoff.succeeded()
         self.tracker.set_error("remote", None)
@@ -465,6 +480,7 @@ class SyncEngine:
         self._restore_backoff.succeeded()
         if self._target() == target:
             self._gate = target
+        self.tracker.set_synced_at(_now_iso())  # what the remote has, this workspace has
         self.tracker.set_error("remote", None)
         self._show_notice(result.notice())
         self._publish_target()
@@ -503,9 +519,9 @@ class SyncEngine:
         error: GitSyncError | None = None
         with self.tracker.doing(State.PUSHING):
             try:
-                if self._preflight is not None and not self._preflight_done:
-                    await self._preflight()
-                    self._preflight_done = True
+                if self._permission is not None and not self._permission_checked:
+                    await self._permission.check_push()
+                    self._permission_checked = True
                 try:
                     sent = await self._send()
                 except PushRejected:
@@ -520,7 +536,7 @@ class SyncEngine:
             log.warning("gitsync: push failed (%s): %s", error.kind, error.message)
             if isinstance(error, (AuthRequired, PermissionDenied)):
                 # A provider that can get a fresh token (the hub, a refresh) does so now.
-                await self._net_worker.run(self.credentials.refused)
+                await self._net.call(self.credentials.refused)
         else:
             self._push_backoff.succeeded()
             if sent:
@@ -588,55 +604,17 @@ class SyncEngine:
         return await self._git_worker.run(fn, *args)
 
     async def _network(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(*args, watch)` on the transport thread, within its deadlines, snapshotting
-        meanwhile whenever a snapshot is due.
+        """Run `fn(*args, watch)` on the transport thread within its deadlines (see
+        `workers.NetworkLane`), snapshotting meanwhile whenever a snapshot is due."""
+        return await self._net.run(fn, *args, meanwhile=self._snapshot_if_due, wake=self._wake)
 
-        Deadlines: no data for `network_stall_timeout_seconds`, longer than
-        `network_deadline_seconds` in all, or past the shutdown deadline. At a deadline the
-        operation is cancelled, its thread retired (it ends when libgit2 returns), and the
-        engine goes on with a fresh one.
-        """
-        watch = Watch()
-        call = self._net_worker.submit(fn, *args, watch)
-        stall, total = (
-            self.config.network_stall_timeout_seconds,
-            self.config.network_deadline_seconds,
-        )
-        while not call.done():
-            now = time.monotonic()
-            deadline = min(watch.last_activity + stall, watch.started + total, self._stop_deadline)
-            if now >= deadline:
-                call.cancel()
-                raise self._abandon(watch, now)
-            job, at = scheduler.local_due(self._facts(now))
-            if at <= now:
-                await self._run_due(job)
-                continue
-            self._wake.clear()
-            waker: asyncio.Future[Any] = asyncio.ensure_future(self._wake.wait())
-            pending: set[asyncio.Future[Any]] = {call, waker}
-            await asyncio.wait(
-                pending, timeout=min(deadline, at) - now, return_when=asyncio.FIRST_COMPLETED
-            )
-            waker.cancel()
-        return call.result()
-
-    def _abandon(self, watch: Watch, now: float) -> Cancelled:
-        """Cancel `watch`'s operation and hand its thread over to a fresh one; the error to
-        raise says why."""
-        if now >= self._stop_deadline:
-            reason = "The server is stopping; the remote did not answer in time."
-        elif now >= watch.started + self.config.network_deadline_seconds:
-            reason = f"The remote took longer than {self.config.network_deadline_seconds:g} s."
-        else:
-            reason = (
-                "The remote stopped answering (nothing for"
-                f" {self.config.network_stall_timeout_seconds:g} s)."
-            )
-        watch.cancel(reason)
-        self._net_worker.retire()
-        self._net_worker = Worker("gitsync-net")
-        return Cancelled(reason)
+    async def _snapshot_if_due(self) -> float:
+        """Take a snapshot if one is due; say when the next one is."""
+        job, at = scheduler.local_due(self._facts(time.monotonic()))
+        if at <= time.monotonic():
+            await self._run_due(job)
+            return time.monotonic()
+        return at
 
     def _token(self) -> str | None:
         return self.credentials.token()

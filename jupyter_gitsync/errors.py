@@ -53,6 +53,11 @@ class RemoteUnavailable(GitSyncError):
     kind = "network"
 
 
+class DeadlineExceeded(RemoteUnavailable):
+    """A network operation was given up on at its deadline (the remote stalled, took too
+    long, or the server is stopping)."""
+
+
 class RemoteNotFound(GitSyncError):
     """The remote URL does not lead to a git repository we may use."""
 

@@ -31,7 +31,8 @@ from .repository import (
     validate_branch,
 )
 from .snapshots import Snapshotter
-from .transport import RemoteHeads, TokenGetter, Transport, Watch
+from .transport import RemoteHeads, TokenGetter, Transport
+from .workers import Watch
 
 log = logging.getLogger(__name__)
 

@@ -9,14 +9,13 @@ learned from the remote: `refs/gitsync/remote/*` and `refs/gitsync/fetched/*` (s
 
 Deadlines, in two layers: libgit2's own socket timeouts (`configure_timeouts`: connect, and
 each read or write) end a remote that accepts the connection and then says nothing; and every
-operation carries a `Watch`, which the engine cancels at its deadline and which aborts the
-transfer at the next progress callback.
+operation carries a `workers.Watch`, which the network lane cancels at its deadline and which
+aborts the transfer at the next callback.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from .errors import (
     redact,
 )
 from .repository import Progress, is_snapshot
+from .workers import Watch
 
 TOKEN_USERNAME = "x-access-token"  # what GitHub expects as the Basic-auth user for a token
 
@@ -45,35 +45,6 @@ def configure_timeouts(connect_seconds: float, stall_seconds: float) -> None:
     libgit2 option). Without them libgit2 waits for a silent server forever."""
     pygit2.settings.server_connect_timeout = max(1, int(connect_seconds * 1000))
     pygit2.settings.server_timeout = max(1, int(stall_seconds * 1000))
-
-
-class Cancelled(RemoteUnavailable):
-    """The engine gave up on a network operation at its deadline."""
-
-
-class Watch:
-    """One network operation as the engine sees it from outside: when it last made progress,
-    and a way to cancel it (it stops at its next progress callback)."""
-
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-        self.last_activity = self.started
-        self._cancelled = threading.Event()
-        self.reason = ""
-
-    def touch(self) -> None:
-        """Called from the transport thread whenever data moves."""
-        self.last_activity = time.monotonic()
-        if self._cancelled.is_set():
-            raise Cancelled(self.reason)
-
-    def cancel(self, reason: str) -> None:
-        self.reason = reason
-        self._cancelled.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
 
 
 @dataclass(frozen=True)

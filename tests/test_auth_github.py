@@ -82,7 +82,7 @@ def test_providers_are_asked_in_the_documented_order(github: GitHubStub, tmp_pat
     }
     auth = AuthService.from_settings(
         github=GitHubSettings(github.url, github.url),
-        remote_url=lambda: None,
+        remote_url=None,
         client_id=github.client_id,
         github_app_id=github.app_id,
         github_app_private_key_path=str(key),
@@ -93,7 +93,7 @@ def test_providers_are_asked_in_the_documented_order(github: GitHubStub, tmp_pat
     assert auth.credentials.token() == "from-env"  # nobody signed in from the UI
     assert github.hub_reads == 0  # the hub is not asked while an earlier provider has one
     minimal = AuthService.from_settings(
-        github=GitHubSettings(github.url, github.url), remote_url=lambda: None, environ={}
+        github=GitHubSettings(github.url, github.url), remote_url=None, environ={}
     )
     assert [getattr(p, "name", None) for p in minimal.credentials.providers] == ["device", "env"]
 
@@ -107,7 +107,7 @@ def test_secrets_cover_every_provider_without_blocking(github: GitHubStub) -> No
         "JUPYTERHUB_API_TOKEN": github.hub_api_token,
     }
     auth = AuthService.from_settings(
-        github=GitHubSettings(github.url, github.url), remote_url=lambda: None, environ=env
+        github=GitHubSettings(github.url, github.url), remote_url=None, environ=env
     )
     hub = auth.credentials.providers[2]
     assert hub.token() == hub_token  # as the engine's git thread would
@@ -123,7 +123,7 @@ def service(
     environ = {} if token is None else {"GITSYNC_TOKEN": token}
     auth = AuthService.from_settings(
         github=GitHubSettings(github.url, github.url),
-        remote_url=lambda: remote,
+        remote_url=remote,
         client_id=github.client_id,
         environ=environ,
     )

@@ -1,4 +1,4 @@
-"""SyncRepo against real repositories and the real git HTTP server."""
+"""Repository, snapshots and transport against real repositories and the real git server."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def test_excluded_ignored_and_large_files(workspace: Path) -> None:
 
 
 def test_stat_cache_survives_a_restart(workspace: Path) -> None:
-    """A second SyncRepo on the same workspace finds nothing to do without rehashing."""
+    """A second session on the same workspace finds nothing to do without rehashing."""
     (workspace / "a.txt").write_text("a")
     LocalSession(workspace, "b").snapshot(None)
     index_file = workspace / ".git" / "gitsync" / "index"

@@ -40,14 +40,19 @@ class Credentials:
     and listeners (the engine) are told, so that a push refused for its token is retried."""
 
     def __init__(self, providers: list[TokenProvider]) -> None:
-        self.providers = providers
+        self.providers: list[TokenProvider] = []
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
         self.epoch = 0
         for provider in providers:
-            bind = getattr(provider, "bind", None)
-            if bind is not None:
-                bind(self.changed)  # providers that get tokens by themselves announce them
+            self.add(provider)
+
+    def add(self, provider: TokenProvider) -> None:
+        """Ask `provider` after those already here."""
+        self.providers.append(provider)
+        bind = getattr(provider, "bind", None)
+        if bind is not None:
+            bind(self.changed)  # providers that get tokens by themselves announce them
 
     def token(self) -> str | None:
         """The first token any provider has (called on the git thread when a push needs it)."""

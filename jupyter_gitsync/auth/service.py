@@ -21,10 +21,12 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from ..errors import PermissionDenied
+from ..repository import sanitize_ref_component
 from . import Credentials, EnvTokenProvider, TokenProvider
 from .device import DeviceFlowProvider
 from .github import AuthError, GitHubSettings, api_request, github_message, parse_repo
@@ -39,6 +41,18 @@ CAN_PUSH_CACHE_SECONDS = 60.0
 
 LoginCallback = Callable[[str], None]
 ForkCallback = Callable[[str], None]
+
+
+class SyncTarget(Protocol):
+    """What the auth service asks of the sync engine: where it pushes, and the two jobs that
+    signing in and forking lead to."""
+
+    @property
+    def remote_url(self) -> str | None: ...
+
+    async def adopt_branch(self, branch: str) -> None: ...
+
+    async def set_remote(self, url: str) -> None: ...
 
 
 @dataclass
@@ -67,13 +81,16 @@ class AuthService:
         self,
         credentials: Credentials,
         github: GitHubSettings,
-        remote_url: Callable[[], str | None],
+        remote_url: str | None = None,
         device: DeviceFlowProvider | None = None,
     ) -> None:
         self.credentials = credentials
         self.github = github
         self.device = device
-        self._remote_url = remote_url
+        self._configured_remote = remote_url
+        self._target: SyncTarget | None = None
+        self._follow_login = False
+        self._jobs: set[asyncio.Future[None]] = set()
         self.login: str | None = None
         self.on_login: list[LoginCallback] = []  # called with the login when it becomes known
         self.on_fork: list[ForkCallback] = []  # called with the fork's clone URL
@@ -87,7 +104,7 @@ class AuthService:
         cls,
         *,
         github: GitHubSettings,
-        remote_url: Callable[[], str | None],
+        remote_url: str | None = None,
         client_id: str | None = None,
         scope: str = "repo",
         github_app_id: str | None = None,
@@ -100,17 +117,13 @@ class AuthService:
         hub = HubAuthStateProvider.from_env(environ)
         if hub is not None:
             providers.append(hub)
+        service = cls(Credentials(providers), github, remote_url, device)
         if github_app_id and github_app_private_key_path:
-
-            def repository() -> tuple[str, str] | None:
-                return parse_repo(remote_url(), github.web_url)
-
             try:
-                providers.append(
-                    GitHubAppProvider.from_key_file(
-                        github_app_id, github_app_private_key_path, github.api_url, repository
-                    )
+                app = GitHubAppProvider.from_key_file(
+                    github_app_id, github_app_private_key_path, github.api_url, service.repository
                 )
+                service.credentials.add(app)
             except AuthError as exc:
                 log.error("gitsync: GitHub App tokens are off: %s", exc.message)
         elif github_app_id or github_app_private_key_path:
@@ -118,13 +131,51 @@ class AuthService:
                 "gitsync: GitHub App tokens need both GitSync.github_app_id and"
                 " GitSync.github_app_private_key_path; only one is set"
             )
-        return cls(Credentials(providers), github, remote_url, device)
+        return service
+
+    def attach(self, target: SyncTarget, follow_login: bool) -> None:
+        """Sync through `target`: once the GitHub login is known it syncs to gitsync/<login>
+        (if `follow_login`: no branch was set), and after a fork it pushes to the fork."""
+        self._target = target
+        self._follow_login = follow_login
 
     # -- the repository ------------------------------------------------------------------------
 
+    def remote_url(self) -> str | None:
+        """The engine's remote once it is open (it may come from 'origin'), else the setting."""
+        engine_url = self._target.remote_url if self._target is not None else None
+        return engine_url or self._configured_remote
+
     def repository(self) -> tuple[str, str] | None:
         """(owner, name) of the remote when it is on the configured GitHub, else None."""
-        return parse_repo(self._remote_url(), self.github.web_url)
+        return parse_repo(self.remote_url(), self.github.web_url)
+
+    async def check_push(self) -> None:
+        """Before the first push to a remote: raise PermissionDenied, in plain words, when
+        GitHub says this user may not push there (None: not GitHub, or no answer: the push
+        itself will tell)."""
+        try:
+            allowed = await self.can_push()
+        except AuthError as exc:
+            log.info("gitsync: could not check push permission: %s", exc.message)
+            return
+        if allowed is False:
+            repository = "/".join(self.repository() or ("", ""))
+            raise PermissionDenied(
+                f"You cannot push to {repository}. Fork it to your GitHub account to keep"
+                " your work synced there."
+            )
+
+    def _run_job(self, work: Coroutine[Any, Any, None]) -> None:
+        """Hand the engine a job without waiting for it (it queues behind the engine's work)."""
+        task = asyncio.ensure_future(work)
+        self._jobs.add(task)
+        task.add_done_callback(self._job_done)
+
+    def _job_done(self, task: asyncio.Future[None]) -> None:
+        self._jobs.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("gitsync: %s", task.exception())
 
     async def _active(self) -> tuple[TokenProvider, str] | None:
         # Providers may block (hub, App); keep that off the event loop.
@@ -172,6 +223,8 @@ class AuthService:
             return
         self.login = login
         log.info("gitsync: signed in to GitHub as %s", login)
+        if self._target is not None and self._follow_login:
+            self._run_job(self._target.adopt_branch(f"gitsync/{sanitize_ref_component(login)}"))
         for callback in list(self.on_login):
             try:
                 callback(login)
@@ -265,6 +318,8 @@ class AuthService:
             "html_url": body.get("html_url"),
         }
         log.info("gitsync: forked %s/%s to %s", owner, name, fork["full_name"])
+        if self._target is not None:
+            self._run_job(self._target.set_remote(clone_url))
         for callback in list(self.on_fork):
             try:
                 callback(clone_url)
