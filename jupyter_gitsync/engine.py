@@ -277,10 +277,12 @@ class SyncEngine:
         if self._repo is None:
             return
         self.tracker.set_phase(Phase.STOPPING)
-        await self._snapshot(full=True)
-        if self._gate_open() and self._waiting and time.monotonic() < self._stop_deadline:
-            await self._push()
-        self.tracker.publish()
+        try:
+            await self._snapshot(full=True)
+            if self._gate_open() and self._waiting and time.monotonic() < self._stop_deadline:
+                await self._push()
+        except Exception:
+            log.exception("gitsync: the last snapshot or push at shutdown failed")
 
     def _facts(self, now: float) -> scheduler.Facts:
         epoch = self.credentials.epoch
@@ -456,9 +458,9 @@ class SyncEngine:
                     self.config.pack_every_snapshots, self.config.pack_every_bytes
                 ):
                     await self._git(snaps.maintain)
-            except GitSyncError as exc:
-                log.warning("gitsync: snapshot failed: %s", exc.message)
-                error = exc
+            except Exception as exc:
+                error = self._as_failure(exc, "The snapshot")
+                log.warning("gitsync: snapshot failed: %s", error.message)
                 self._rescan_next = True
         self.tracker.set_error("local", error)
         await self._refresh()
@@ -470,16 +472,16 @@ class SyncEngine:
         with self.tracker.doing(State.RESTORING):
             try:
                 result = await self._take_in_remote()
-            except GitSyncError as exc:
-                exc.message = "Could not restore from the remote: " + self._redact(exc.message)
-                log.warning("gitsync: %s", exc.message)
-                self._restore_backoff.failed(time.monotonic(), self._refused_epoch(exc, epoch))
-                self.tracker.set_error("remote", exc)
+            except Exception as exc:
+                error = self._as_failure(exc, "The restore")
+                error.message = "Could not restore from the remote: " + error.message
+                log.warning("gitsync: %s", error.message)
+                self._restore_backoff.failed(time.monotonic(), self._refused_epoch(error, epoch))
+                self.tracker.set_error("remote", error)
                 return
         log.info("gitsync: restore: %s", result.case)
         self._restore_backoff.succeeded()
-        if self._target() == target:
-            self._gate = target
+        self._gate = target
         self.tracker.set_synced_at(_now_iso())  # what the remote has, this workspace has
         self.tracker.set_error("remote", None)
         self._show_notice(result.notice())
@@ -527,9 +529,8 @@ class SyncEngine:
                 except PushRejected:
                     await self._diverged()
                     sent = await self._send()
-            except GitSyncError as exc:
-                exc.message = self._redact(exc.message)
-                error = exc
+            except Exception as exc:
+                error = self._as_failure(exc, "The push")
         now = time.monotonic()
         if error is not None:
             self._push_backoff.failed(now, self._refused_epoch(error, epoch))
@@ -618,6 +619,17 @@ class SyncEngine:
 
     def _token(self) -> str | None:
         return self.credentials.token()
+
+    def _as_failure(self, exc: Exception, what: str) -> GitSyncError:
+        """Any failure as one the user can be shown: secrets redacted; an unexpected one (a
+        bug, a library's surprise) logged with its traceback and put in plain words, so that
+        it becomes a state with a retry and never ends the engine."""
+        if isinstance(exc, GitSyncError):
+            exc.message = self._redact(exc.message)
+            return exc
+        log.error("gitsync: %s failed unexpectedly", what.lower(), exc_info=exc)
+        detail = self._redact(f"{type(exc).__name__}: {exc}")
+        return GitSyncError(f"{what} failed unexpectedly ({detail}).")
 
     def _redact(self, text: str) -> str:
         return redact(text, self.credentials.secrets())

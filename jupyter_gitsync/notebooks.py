@@ -36,10 +36,14 @@ def merge(base: bytes | None, ours: bytes, theirs: bytes) -> bytes | None:
     except Exception as exc:  # not JSON, not a notebook: a plain conflict
         log.debug("not merging as notebooks: %s", exc)
         return None
-    merged, decisions = merge_notebooks(*notebooks, args=_ARGS)
-    if any(decision.conflict for decision in decisions):
-        return None
-    text: str = nbformat.writes(merged)
+    try:
+        merged, decisions = merge_notebooks(*notebooks, args=_ARGS)
+        if any(decision.conflict for decision in decisions):
+            return None
+        text: str = nbformat.writes(merged)
+    except Exception as exc:  # nbdime or nbformat choked on one side (e.g. a malformed output)
+        log.warning("gitsync: could not merge a notebook cell by cell: %r", exc)
+        return None  # a plain conflict: this workspace's version is kept, theirs rescued
     return text.encode("utf-8") + (b"\n" if not text.endswith("\n") else b"")
 
 

@@ -313,6 +313,12 @@ async def test_permission_check_and_fork_on_a_github_remote(
     assert all(token not in answer for answer in api.answers)
 
 
+async def _synced_with(api: Api, bare: Path, path: str) -> dict[str, Any] | None:
+    current = await api.get("status")
+    on_tip = show(bare, f"refs/heads/{current['branch']}", path) is not None
+    return current if current["state"] == "synced" and on_tip else None
+
+
 async def _error_kind(api: Api, kind: str) -> dict[str, Any] | None:
     current = await api.get("status")
     return current if (current["error"] or {}).get("kind") == kind else None
@@ -332,7 +338,12 @@ async def test_signing_in_moves_syncing_to_the_users_own_branch(
     remote: str,
     token: str,
     github: GitHubStub,
+    earlier_session: Path,
 ) -> None:
+    """gitsync/ada holds an earlier session's work: it is merged into this workspace before
+    anything is pushed there, and the snapshot made before signing in goes on top."""
+    bare = git_server.repo_path(remote)
+    earlier_tip = git(bare, "rev-parse", "refs/heads/gitsync/ada")
     api = Api(jp_fetch)
     await start(jp_serverapp)
     (workspace / "before-sign-in.txt").write_text("kept")
@@ -340,10 +351,15 @@ async def test_signing_in_moves_syncing_to_the_users_own_branch(
     assert (await api.get("status"))["branch"] != "gitsync/ada"
     _, started = await api.call("POST", "auth", "device")
     github.approve(started["user_code"], login="ada", token=token)
-    synced = await async_wait_until(lambda: api.state_is("synced"), what="the push")
+    synced = await async_wait_until(
+        lambda: _synced_with(api, bare, "before-sign-in.txt"), what="the push"
+    )
     assert synced["branch"] == "gitsync/ada"
-    bare = git_server.repo_path(remote)
     assert show(bare, "refs/heads/gitsync/ada", "before-sign-in.txt") == b"kept"
+    assert show(bare, "refs/heads/gitsync/ada", "data/x.csv") == b"a,b\n1,2\n"
+    assert (workspace / "data" / "x.csv").read_bytes() == b"a,b\n1,2\n"
+    ancestry = git(bare, "rev-list", "refs/heads/gitsync/ada").split()
+    assert earlier_tip in ancestry  # continued, never rewound
     # the snapshots made before the login was known were never pushed under another name
     branches = git(bare, "for-each-ref", "--format=%(refname)", "refs/heads/")
     assert branches.split() == ["refs/heads/gitsync/ada", "refs/heads/main"]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from jupyter_gitsync import restore
 from jupyter_gitsync.auth import Credentials
 from jupyter_gitsync.engine import EngineConfig, SyncEngine
 from jupyter_gitsync.state import State
@@ -249,3 +250,38 @@ async def test_a_silent_remote_at_start_gives_up_at_the_stall_timeout_and_keeps_
         assert silent.connections >= 1
     finally:
         silent.close()
+
+
+async def test_an_unexpected_failure_is_a_state_with_a_retry_not_the_end(
+    workspace: Path,
+    earlier_session: Path,
+    git_server: GitHTTPServer,
+    remote: str,
+    start: Callable[..., Any],
+    token: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug or a library's surprise in the restore (here: the first take-in raises) shows
+    as an error in plain words, keeps snapshots going, and is retried."""
+    real_take_in = restore.take_in
+    calls: list[int] = []
+
+    def flaky(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("surprise")
+        return real_take_in(*args)
+
+    monkeypatch.setattr(restore, "take_in", flaky)
+    bare = git_server.repo_path(remote)
+    engine, _ = await start(workspace, token)
+    failed = await async_wait_until(
+        lambda: engine.status_json()["error"] if engine.status.state == State.ERROR else None,
+        what="the failure shown",
+    )
+    assert "failed unexpectedly (RuntimeError: surprise)" in failed["message"]
+    (workspace / "meanwhile.txt").write_text("saved while the restore failed\n")
+    await async_wait_until(
+        lambda: synced_with(engine, bare, "meanwhile.txt"), what="the retry, then the push"
+    )
+    assert (workspace / "data" / "x.csv").exists()  # the restore did happen in the end

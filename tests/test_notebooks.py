@@ -77,3 +77,12 @@ def test_the_same_cell_edited_on_both_sides_is_a_conflict() -> None:
 
 def test_not_a_notebook_is_a_plain_conflict() -> None:
     assert notebooks.merge(b"{", b"not json", b"{}") is None
+
+
+def test_a_notebook_nbdime_cannot_merge_is_a_plain_conflict_not_a_crash() -> None:
+    """An output without `output_type` (hand-edited, or written by a broken tool) on one side,
+    and both sides changed the notebook: kept as a conflict, never an exception."""
+    base = notebook(("a = 1", None, []), ("b = 2", None, []))
+    ours = notebook(("a = 10", None, []), ("b = 2", None, []))
+    theirs = notebook(("a = 1", None, []), ("b = 20", None, [{"name": "stdout", "text": "x"}]))
+    assert notebooks.merge(base, ours, theirs) is None
