@@ -497,6 +497,9 @@ class SyncEngine:
         heads = await self._network(transport.list_remote, url, self._token)
         empty = await self._git(restore.workspace_is_empty, repo, snaps.excludes)
         fetched = restore.plan_fetch(heads, repo, empty)
+        if repo.sync_ref not in heads.refs:
+            # What we recorded may be another remote's (before a fork) or a deleted branch's.
+            await self._net.call(transport.forget, repo.tracking_ref)
         if fetched is not None:
             refspecs = [fetched.refspec]
             await self._network(transport.fetch, url, self._token, refspecs, self._progress)

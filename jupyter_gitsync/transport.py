@@ -116,6 +116,12 @@ class Transport:
                 repo.references.create(tracking, sent, force=True)
         return callbacks.sent
 
+    def forget(self, ref: str) -> None:
+        """The remote has no such branch (any more): drop what we recorded of it."""
+        reference = self._repo().references.get(ref)
+        if reference is not None:
+            reference.delete()
+
     def describe(self, oid: pygit2.Oid) -> tuple[int, str, bool]:
         """A fetched commit's time (Unix seconds), first message line, and whether it is a
         snapshot."""

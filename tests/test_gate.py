@@ -285,3 +285,22 @@ async def test_an_unexpected_failure_is_a_state_with_a_retry_not_the_end(
         lambda: synced_with(engine, bare, "meanwhile.txt"), what="the retry, then the push"
     )
     assert (workspace / "data" / "x.csv").exists()  # the restore did happen in the end
+
+
+async def test_switching_to_another_remote_pushes_everything_there(
+    workspace: Path,
+    git_server: GitHTTPServer,
+    remote: str,
+    start: Callable[..., Any],
+    token: str,
+) -> None:
+    """After a switch (a fork made without its branches, or a remote where the branch was
+    deleted), what the old remote had is not taken for what the new one has."""
+    engine, _ = await start(workspace, token)
+    (workspace / "a.txt").write_text("a\n")
+    await async_wait_until(lambda: synced_with(engine, git_server.repo_path(remote), "a.txt"))
+    git_server.create_repo("elsewhere", {"README.md": b"# Project\n"})
+    await engine.set_remote(git_server.repo_url("elsewhere"))
+    elsewhere = git_server.repo_path("elsewhere")
+    await async_wait_until(lambda: synced_with(engine, elsewhere, "a.txt"), what="pushed there")
+    assert engine.status.remote_url == git_server.repo_url("elsewhere")
