@@ -6,6 +6,8 @@ while keeping libgit2's stat cache (unchanged files are not rehashed). `git_repo
 gives a Repository object that index. `git_ignore_add_rule` adds in-memory ignore rules, so the
 default excludes apply to libgit2's scans without writing anything into the user's repository.
 A checkout takes the sync index as its baseline (`baseline_index`), not the user's HEAD.
+`git_config_add_file_ondisk` gives a Repository object settings of our own, in memory. A fetch
+can leave `FETCH_HEAD` without entries (`update_fetchhead`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from functools import cache
 
 import pygit2
 from pygit2 import ffi
-from pygit2.callbacks import git_checkout_options
+from pygit2.callbacks import git_checkout_options, git_fetch_options
+from pygit2.errors import check_error
 from pygit2.ffi import C
+from pygit2.utils import StrArray
 
 
 @cache
@@ -64,3 +68,28 @@ def checkout_tree_from_index(
         target = ffi.new("git_object **")
         ffi.buffer(target)[:] = tree._pointer[:]
         payload.check_error(C.git_checkout_tree(repo._repo, target[0], payload.checkout_options))
+
+
+def add_config_file(repo: pygit2.Repository, path: str, level: int) -> None:
+    """Add a config file at `level` to this Repository object's configuration (in memory: no
+    config file of the user's is written). pygit2 refuses this for a repository's own config;
+    libgit2 does not."""
+    config = ffi.new("git_config **")
+    check_error(C.git_repository_config(config, repo._repo))
+    try:
+        check_error(C.git_config_add_file_ondisk(config[0], path.encode(), level, repo._repo, 0))
+    finally:
+        C.git_config_free(config[0])
+
+
+def fetch_without_fetch_head(
+    remote: pygit2.Remote, refspecs: list[str], callbacks: pygit2.RemoteCallbacks
+) -> None:
+    """`Remote.fetch` with libgit2's `update_fetchhead` off, which pygit2 does not expose: no
+    entries are written to `.git/FETCH_HEAD` (libgit2 1.9 still empties it; see
+    `transport.Transport.fetch`)."""
+    with git_fetch_options(callbacks) as payload:
+        options = payload.fetch_options
+        options.update_fetchhead = 0
+        with StrArray(refspecs) as array:
+            payload.check_error(C.git_remote_fetch(remote._remote, array.ptr, options, ffi.NULL))

@@ -113,6 +113,13 @@ class GitSync(ExtensionApp):
         2.0, config=True, help="First wait before retrying a failed push; it doubles each time."
     )
     retry_max_seconds = Float(300.0, config=True, help="Longest wait between push retries.")
+    auth_recheck_seconds = Float(
+        30.0,
+        config=True,
+        help="After the remote refused the token (401/403), check it again after this long,"
+        " doubling up to retry_max_seconds: a proxy or a rate limit passes, and the state"
+        " clears by itself. A new token is tried at once.",
+    )
     rescan_interval_seconds = Float(
         600.0,
         config=True,
@@ -182,6 +189,13 @@ class GitSync(ExtensionApp):
         help="ID of a GitHub App installed on the repository, to push with installation"
         " tokens. Env: GITSYNC_GITHUB_APP_ID.",
     )
+    keep_token_in_environment = Bool(
+        False,
+        config=True,
+        help="Leave GITSYNC_TOKEN / GITHUB_TOKEN in the server's environment. By default they"
+        " are removed once read, so that kernels and terminals (which inherit the server's"
+        " environment) never hold the push token.",
+    )
     github_app_private_key_path = Unicode(
         config=True,
         help="Path of that App's private key (PEM). Env: GITSYNC_GITHUB_APP_PRIVATE_KEY_PATH.",
@@ -221,6 +235,7 @@ class GitSync(ExtensionApp):
             push_interval_seconds=self.push_interval_seconds,
             retry_initial_seconds=self.retry_initial_seconds,
             retry_max_seconds=self.retry_max_seconds,
+            auth_recheck_seconds=self.auth_recheck_seconds,
             excludes=tuple(self.excludes),
             max_file_size_bytes=self.max_file_size_bytes,
             enabled=self.enabled,
@@ -238,6 +253,7 @@ class GitSync(ExtensionApp):
             scope=self.oauth_scope,
             github_app_id=self.github_app_id,
             github_app_private_key_path=self.github_app_private_key_path,
+            keep_token_in_environment=self.keep_token_in_environment,
         )
         self.credentials = self.auth.credentials
         event_logger = self.serverapp.event_logger

@@ -57,6 +57,7 @@ class EngineConfig:
     push_burst: int = 5
     retry_initial_seconds: float = 2.0
     retry_max_seconds: float = 300.0
+    auth_recheck_seconds: float = 30.0
     excludes: tuple[str, ...] = filters.DEFAULT_EXCLUDES
     max_file_size_bytes: int = filters.DEFAULT_MAX_FILE_SIZE_BYTES
     enabled: bool = True
@@ -118,8 +119,13 @@ class SyncEngine:
         self._transport: Transport | None = None
         self._url: str | None = None
         self._gate: tuple[str, str] | None = None  # (remote, branch) whose snapshot we hold
-        self._restore_backoff = Backoff(config.retry_initial_seconds, config.retry_max_seconds)
-        self._push_backoff = Backoff(config.retry_initial_seconds, config.retry_max_seconds)
+        retry = (
+            config.retry_initial_seconds,
+            config.retry_max_seconds,
+            config.auth_recheck_seconds,
+        )
+        self._restore_backoff = Backoff(*retry)
+        self._push_backoff = Backoff(*retry)
         self._bucket = TokenBucket(max(1, config.push_burst), config.push_interval_seconds)
         self._heads = Heads(None, None, 0)
         self._waiting = False  # anything (snapshots, rescue branches) is still to push
@@ -393,6 +399,9 @@ class SyncEngine:
             await self._network(transport.fetch, url, self._token, refspecs, self._progress)
             await self._save_everything()  # what was saved while fetching
             result = await self._git(restore.apply_resume, repo, snaps, plan, self._progress)
+        for fetched in (plan.target, plan.start):
+            if fetched is not None:
+                await self._net.call(transport.forget, fetched.local_ref)  # served its purpose
         await self._checked_out()
         self._gate = self._target()  # what was just checked out is that branch's snapshot
         self._publish_target()
@@ -505,6 +514,8 @@ class SyncEngine:
             await self._network(transport.fetch, url, self._token, refspecs, self._progress)
         await self._snapshot(full=True)
         result = await self._git(restore.take_in, repo, snaps, fetched, self._progress)
+        if fetched is not None and not fetched.is_sync_branch:
+            await self._net.call(transport.forget, fetched.local_ref)  # served its purpose
         if result.case not in restore.NOTHING_NEW:
             await self._checked_out()
         await self._refresh()

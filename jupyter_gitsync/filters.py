@@ -33,18 +33,71 @@ def is_excluded(relpath: str, excludes: Iterable[str]) -> bool:
     """True if any component of `relpath` matches one of the glob patterns in `excludes`.
 
     Patterns name files or directories anywhere in the tree, like `.gitignore` lines without a
-    slash; a pattern with a slash is matched against the whole path.
+    slash; a pattern with a slash is matched against the path from the workspace's root (and
+    covers everything below what it matches).
     """
     if is_git_internal(relpath):
         return True
+    return matches_any(relpath, excludes)
+
+
+def matches_any(relpath: str, patterns: Iterable[str]) -> bool:
+    """The glob matching of `is_excluded`, without its rule for `.git`."""
     parts = relpath.split("/")
-    for pattern in excludes:
+    for pattern in patterns:
         if "/" in pattern.strip("/"):
-            if fnmatchcase(relpath, pattern.strip("/")):
+            anchored = pattern.strip("/")
+            depth = anchored.count("/") + 1
+            if len(parts) >= depth and fnmatchcase("/".join(parts[:depth]), anchored):
                 return True
         elif any(fnmatchcase(part, pattern.rstrip("/")) for part in parts):
             return True
     return False
+
+
+# Paths that run code when a session, a shell, Python, IPython, Jupyter, git or ssh starts, or
+# that point those at code. Restore never writes them, whatever `excludes` says: anyone who can
+# push to a branch the user restores from would otherwise run code in the user's session (with
+# the workspace at HOME, the usual hub setup). Names match at any depth, like excludes.
+RUNS_CODE_AT_START: tuple[str, ...] = (
+    # shells
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".bash_logout",
+    ".bash_aliases",
+    ".profile",
+    ".zshrc",
+    ".zshenv",
+    ".zprofile",
+    ".zlogin",
+    ".cshrc",
+    ".tcshrc",
+    ".login",
+    ".envrc",
+    ".env",  # python-dotenv and direnv-like loaders read it at start
+    ".config/fish",
+    # Python, IPython, Jupyter (startup files, config, kernel specs, site-packages)
+    "*.pth",
+    "sitecustomize.py",
+    "usercustomize.py",
+    ".pythonrc",
+    ".pythonrc.py",
+    ".ipython",
+    ".jupyter",
+    ".local",
+    ".Rprofile",
+    # git, ssh, the desktop
+    ".gitconfig",
+    ".config/git",
+    ".ssh",
+    ".config/autostart",
+)
+
+
+def runs_code_at_start(relpath: str) -> bool:
+    """True for a path that RUNS_CODE_AT_START covers (restore never writes those)."""
+    return matches_any(relpath, RUNS_CODE_AT_START)
 
 
 def as_ignore_rules(excludes: Iterable[str]) -> str:

@@ -82,7 +82,8 @@ class ResumeHandler(_EngineHandler):
             branch = body["branch"]
             if not isinstance(branch, str):
                 raise TypeError(branch)
-        except (ValueError, KeyError, TypeError):
+            branch.encode("utf-8")  # a lone surrogate is no branch name
+        except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: deep JSON
             raise web.HTTPError(400, 'Send JSON like {"branch": "gitsync/ada"}.') from None
         await self.answer(self.engine.resume(branch))
 

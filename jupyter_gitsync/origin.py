@@ -13,11 +13,17 @@ _GITHUB_WEB = re.compile(
 
 
 def strip_credentials(url: str) -> str:
-    """The URL without any user:password@ part (a token must never travel inside a URL)."""
+    """The URL without a password or token in it (a token must never travel inside a URL):
+    HTTP(S) URLs lose their user:password@ part; others (ssh://git@host, where the user name
+    matters) keep the user name only."""
     parts = urlsplit(url)
-    if parts.scheme in ("http", "https") and "@" in parts.netloc:
-        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-    return url
+    if "@" not in parts.netloc:
+        return url
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    if parts.scheme.split("+")[-1] in ("http", "https"):
+        return urlunsplit(parts._replace(netloc=host))
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
 
 
 def normalise(url: str) -> str:

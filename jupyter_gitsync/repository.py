@@ -71,7 +71,11 @@ def sanitize_ref_component(name: str) -> str:
 
 def is_snapshot(commit: pygit2.Commit) -> bool:
     """True for a commit this extension wrote."""
-    return commit.committer.email == SIGNATURE_EMAIL
+    # raw bytes: decoding follows the commit's declared encoding, which any pusher may make up
+    try:
+        return bool(commit.committer.raw_email == SIGNATURE_EMAIL.encode())
+    except ValueError:  # pygit2's InvalidError: a committer line that does not parse
+        return False
 
 
 class SyncRepository:
@@ -167,7 +171,7 @@ class SyncRepository:
         """The commit the user's HEAD was on when `snapshot` was made, and the branch name."""
         commit = self.repo[snapshot].peel(pygit2.Commit)
         base = head = None
-        for line in commit.message.splitlines():
+        for line in commit.raw_message.decode("utf-8", "replace").splitlines():
             key, _, value = line.partition(": ")
             if key == BASE_TRAILER:
                 base = pygit2.Oid(hex=value.strip())

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from pygit2 import Oid
 
-from . import filters
+from . import filters, inbound
 from .errors import ConfigError
 from .merging import merge_snapshots, rescue_branch_name
 from .repository import (
@@ -49,6 +49,7 @@ class RestoreResult:
     conflicts: list[str] = field(default_factory=list)
     rescue_branch: str | None = None
     branch: str | None = None
+    withheld: dict[str, str] = field(default_factory=dict)  # not written: path -> why
 
     def notice(self) -> dict[str, object] | None:
         """The status `notice` to show, if the user must know about this restore."""
@@ -114,22 +115,47 @@ def take_in(
     if not fetched.is_sync_branch:
         if local_tip is not None or not workspace_is_empty(repo, snaps.excludes):
             return RestoreResult("nothing-to-restore", "The remote has no snapshots yet.")
-        snaps.checkout(remote_tip, progress)
+        withheld = _take(repo, snaps, remote_tip, progress, keep_branch=False)
         repo.set_user_head(remote_tip, fetched.remote_ref)
-        return RestoreResult("default-branch", f"Checked out {fetched.remote_ref} of the remote.")
+        message = f"Checked out {fetched.remote_ref} of the remote."
+        return RestoreResult("default-branch", message, withheld=withheld)
     if local_tip is None:
         case = "empty" if workspace_is_empty(repo, snaps.excludes) else "fresh"
-        snaps.take(remote_tip, progress)
+        withheld = _take(repo, snaps, remote_tip, progress)
         base, head_ref = repo.base_of(remote_tip)
         if base is not None and base in repo.repo:
             repo.set_user_head(base, head_ref or repo.user_head_ref())
-        return RestoreResult(case, "Restored the latest snapshot.", snapshot=str(remote_tip))
+        message = "Restored the latest snapshot."
+        return RestoreResult(case, message, snapshot=str(remote_tip), withheld=withheld)
     if repo.is_ancestor(remote_tip, local_tip):
         return RestoreResult("up-to-date", "The workspace already has the latest snapshot.")
     if repo.is_ancestor(local_tip, remote_tip):
-        snaps.take(remote_tip, progress)
-        return RestoreResult("fast-forward", "Restored the newer snapshot from the remote.")
+        withheld = _take(repo, snaps, remote_tip, progress)
+        message = "Restored the newer snapshot from the remote."
+        return RestoreResult("fast-forward", message, withheld=withheld)
     return _merge(repo, snaps, local_tip, remote_tip, progress)
+
+
+def _take(
+    repo: SyncRepository,
+    snaps: Snapshotter,
+    commit: Oid,
+    progress: Progress | None,
+    keep_branch: bool = True,
+) -> dict[str, str]:
+    """Write `commit` into the workspace through the screen (`inbound`); return what was
+    withheld, which is also listed as skipped. `keep_branch`: the sync branch moves to it (a
+    plain branch's commit is only checked out, unless something was withheld: then the sync
+    branch starts there, so that its snapshots keep those paths)."""
+    withheld = inbound.screen(
+        repo, snaps.index, commit, snaps.excludes, snaps.max_file_size_bytes, snaps.withheld
+    )
+    if keep_branch or withheld:
+        snaps.take(commit, progress, withheld)
+    else:
+        snaps.checkout(commit, progress)
+    snaps.skipped.update(withheld)
+    return withheld
 
 
 def _merge(
@@ -154,7 +180,7 @@ def _merge(
         result.rescue_branch = rescue
     else:
         result = RestoreResult("merged", "Merged the remote's snapshot with your local changes.")
-    snaps.take(merged.commit, progress)
+    result.withheld = _take(repo, snaps, merged.commit, progress)
     result.snapshot = str(merged.commit)
     return result
 
@@ -220,7 +246,7 @@ def apply_resume(
         head_ref = None if plan.start is not None else plan.target.remote_ref
     repo.switch_branch(new_branch)
     # A new sync branch starts at the branch's commit, so it exists on the remote at once.
-    snaps.take(start, progress)
+    withheld = _take(repo, snaps, start, progress)
     base, recorded_ref = repo.base_of(start)
     if base is not None and base in repo.repo:
         repo.set_user_head(base, recorded_ref or head_ref)
@@ -229,6 +255,7 @@ def apply_resume(
         f"Resumed from {plan.branch}; syncing to {new_branch}.",
         snapshot=str(start),
         branch=new_branch,
+        withheld=withheld,
     )
 
 
@@ -238,22 +265,37 @@ def list_branches(
     """The remote's branches a user can resume from: sync branches first, newest first."""
     heads = transport.list_remote(url, token, watch)
     branches = {name: oid for name, oid in heads.refs.items() if name.startswith("refs/heads/")}
+    fetched = f"{FETCHED_PREFIX}branches/"
     if branches:
-        transport.fetch(url, token, [f"+refs/heads/*:{FETCHED_PREFIX}branches/*"], None, watch)
+        transport.fetch(url, token, [f"+refs/heads/*:{fetched}*"], None, watch)
     listed: list[dict[str, object]] = []
-    for ref, oid in branches.items():
-        when, summary, snapshot = transport.describe(oid)
-        name = ref.removeprefix("refs/heads/")
-        listed.append(
-            {
-                "name": name,
-                "sync": snapshot or name.startswith("gitsync/"),
-                "current": name == current,
-                "sha": str(oid),
-                "last_snapshot_at": dt.datetime.fromtimestamp(when, dt.timezone.utc).isoformat(),
-                "message": summary,
-            }
-        )
-    listed.sort(key=lambda b: str(b["last_snapshot_at"]), reverse=True)
+    try:
+        for ref, oid in branches.items():
+            when, summary, snapshot = transport.describe(oid)
+            name = ref.removeprefix("refs/heads/")
+            listed.append(
+                {
+                    "name": name,
+                    "sync": snapshot or name.startswith("gitsync/"),
+                    "current": name == current,
+                    "sha": str(oid),
+                    "last_snapshot_at": _iso_time(when),
+                    "message": summary,
+                }
+            )
+    finally:
+        transport.forget(fetched)  # only the tips' dates and messages were needed
+    listed.sort(key=lambda b: str(b["last_snapshot_at"] or ""), reverse=True)
     listed.sort(key=lambda b: not b["sync"])  # stable: sync branches first, each newest first
     return listed
+
+
+def _iso_time(unix_seconds: int | None) -> str | None:
+    """A commit's time for the API, or None when the commit claims one no calendar has (any
+    push may write any date)."""
+    if unix_seconds is None:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(unix_seconds, dt.timezone.utc).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return None

@@ -12,7 +12,9 @@ in one place and testable without git (tests/test_scheduler.py):
   one push per refill interval leaves (GitHub's limit on content-creating requests is 80 a
   minute and 500 an hour; the default, 5 at once and one per 10 s, stays below both);
 - a failure is retried with doubling back-off up to a cap; a refused token or a missing
-  permission is not retried until the credentials change.
+  permission is retried at once when the credentials change, and otherwise re-checked with a
+  slower back-off (from `recheck_seconds`): a 401/403 can also come from a proxy or a rate
+  limit, and the state must clear by itself once the remote accepts the token again.
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ class Job(str, enum.Enum):
 
 @dataclass
 class Backoff:
-    """Doubling waits after consecutive failures, capped; `waits_for_credentials` when the
-    last failure was a refused token (then only new credentials make it due)."""
+    """Doubling waits after consecutive failures, capped. After a refused token
+    (`failed_epoch` set) new credentials make it due at once, and otherwise the waits start
+    from `recheck_seconds`."""
 
     initial_seconds: float
     max_seconds: float
+    recheck_seconds: float = 30.0
     failures: int = 0
     last_attempt: float = -math.inf
     failed_epoch: int | None = None  # credentials epoch of a failure that needs new ones
@@ -57,14 +61,17 @@ class Backoff:
         self.last_attempt = -math.inf
         self.failed_epoch = None
 
-    def due(self, epoch: int) -> float | None:
-        """When to try again: -inf (now) without failures; None while waiting for credentials
-        newer than those refused."""
+    def due(self, epoch: int) -> float:
+        """When to try again: -inf (now) without failures, or when the credentials changed
+        since they were refused."""
         if self.failures == 0:
             return -math.inf
+        first = self.initial_seconds
         if self.failed_epoch is not None:
-            return -math.inf if epoch != self.failed_epoch else None
-        wait = min(self.max_seconds, self.initial_seconds * 2.0 ** (self.failures - 1))
+            if epoch != self.failed_epoch:
+                return -math.inf
+            first = self.recheck_seconds
+        wait = min(max(self.max_seconds, first), first * 2.0 ** (self.failures - 1))
         return self.last_attempt + wait
 
 
@@ -108,9 +115,9 @@ class Facts:
     rescan_interval_seconds: float
     has_remote: bool
     gate_open: bool  # the remote's snapshot of the current (remote, branch) is taken in
-    restore_due: float | None  # from the restore back-off
+    restore_due: float  # from the restore back-off
     unpushed: bool  # snapshots or rescue branches wait for the remote
-    push_due: float | None  # from the push back-off
+    push_due: float  # from the push back-off
     bucket_at: float  # when the token bucket allows the next push
 
 
@@ -142,7 +149,7 @@ def network_due(f: Facts) -> tuple[Job, float] | None:
     if not f.has_remote:
         return None
     if not f.gate_open:
-        return None if f.restore_due is None else (Job.RESTORE, f.restore_due)
-    if not f.unpushed or f.push_due is None:
+        return Job.RESTORE, f.restore_due
+    if not f.unpushed:
         return None
     return Job.PUSH, max(f.push_due, f.bucket_at)

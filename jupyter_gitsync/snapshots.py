@@ -9,11 +9,14 @@ unchanged files are not reread. It is attached to the repository object with lib
 branch moves in exactly two ways, both here: `snapshot` commits what the workspace holds on top
 of the current tip (or of the user's HEAD when there is none), and `take` first checks a commit
 out into the workspace and only then points the branch at it. Nothing else writes the sync
-branch, so a remote tip is never adopted without its files being here.
+branch, so a remote tip is never adopted without its files being here. The one exception is
+deliberate: paths the inbound screen withheld (`inbound`) are held in the index as the remote
+has them but never written to disk, and staging leaves them alone while they are absent.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
@@ -71,10 +74,25 @@ class Snapshotter:
         self.skipped: dict[str, str] = {}  # path -> why it is not synced
         self.index_path = repo.private_dir / "index"
         self.index = self._load_index()
+        self._withheld_path = repo.private_dir / "withheld.json"
+        self.withheld = self._load_withheld()  # path -> why restore did not write it
         self._staged: list[tuple[str, str]] = []  # (A|M|D, path) of this snapshot, for its message
         self.snapshots_since_pack = 0
         self.bytes_since_pack = 0  # what went into loose objects since the last packing
         _native.add_ignore_rules(self.git, filters.as_ignore_rules(self.excludes))
+
+    def _load_withheld(self) -> dict[str, str]:
+        try:
+            saved = json.loads(self._withheld_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(saved, dict):
+            return {}
+        return {str(p): str(r) for p, r in saved.items() if str(p) in self.index}
+
+    def _save_withheld(self) -> None:
+        if self.withheld or self._withheld_path.exists():
+            self._withheld_path.write_text(json.dumps(self.withheld, sort_keys=True))
 
     def _load_index(self) -> pygit2.Index:
         try:
@@ -123,7 +141,8 @@ class Snapshotter:
         try:
             st = full.lstat()
         except FileNotFoundError:
-            self._unstage(relpath)
+            if relpath not in self.withheld:  # withheld: in the index, deliberately not here
+                self._unstage(relpath)
             return
         except OSError as exc:
             self.skipped[relpath] = f"cannot be read: {exc.strerror}"
@@ -159,6 +178,8 @@ class Snapshotter:
             self._unstage(relpath)
             return
         self.skipped.pop(relpath, None)
+        if self.withheld.pop(relpath, None) is not None:  # the user's own file took its place
+            self._save_withheld()
         self.bytes_since_pack += st.st_size
         if before is None:
             self._staged.append(("A", relpath))
@@ -251,19 +272,55 @@ class Snapshotter:
 
     # -- moving to another snapshot -------------------------------------------------------------
 
-    def take(self, commit: pygit2.Oid, progress: Progress | None = None) -> None:
+    def take(
+        self,
+        commit: pygit2.Oid,
+        progress: Progress | None = None,
+        withheld: dict[str, str] | None = None,
+    ) -> None:
         """Make `commit` this workspace's snapshot: check its tree out, then point the sync
-        branch at it (in that order: see the module's invariant)."""
-        self.checkout(commit, progress)
+        branch at it (in that order: see the module's invariant).
+
+        Paths in `withheld` (see `inbound`) are not written: where this workspace has no file
+        there, the index takes the commit's entry, so snapshots keep it as it is; a local file
+        there stays as it is and is what the next snapshot records.
+        """
+        withheld = withheld or {}
+        target = self.git[commit].peel(pygit2.Commit).tree_id
+        if withheld:
+            target = self._tree_without(commit, withheld)
+        self.checkout(target, progress)
+        if withheld:
+            remote = pygit2.Index()
+            remote.read_tree(self.git[commit].peel(pygit2.Tree))
+            for path, reason in withheld.items():
+                if not os.path.lexists(self.repo.workspace / path):
+                    self.index.add(remote[path])
+                    self.withheld[path] = reason
+            self.index.write()
+            self._save_withheld()
         self.git.references.create(self.repo.sync_ref, commit, force=True)
+
+    def _tree_without(self, commit: pygit2.Oid, withheld: dict[str, str]) -> pygit2.Oid:
+        """`commit`'s tree less `withheld`, each replaced by this workspace's own file where
+        there is one, so that the checkout neither writes nor deletes anything there."""
+        index = pygit2.Index()
+        index.read_tree(self.git[commit].peel(pygit2.Tree))
+        for path in withheld:
+            index.remove(path)
+            on_disk = os.path.lexists(self.repo.workspace / path)
+            if on_disk and path in self.index:
+                index.add(self.index[path])
+        tree: pygit2.Oid = index.write_tree(self.git)
+        return tree
 
     def checkout(self, target: pygit2.Oid, progress: Progress | None = None) -> None:
         """Make the workspace match `target`'s tree, moving from what the sync index holds.
 
         SAFE: a file that differs from the index (the user's unsaved work) is never
         overwritten; libgit2 then refuses the whole checkout before touching anything. Files
-        that neither side tracks are left alone. The sync index ends up equal to `target`,
-        with fresh stat data.
+        that neither side tracks are left alone. The sync index ends up equal to `target` (a
+        commit or a tree), with fresh stat data.
         """
         tree = self.git[target].peel(pygit2.Tree)
         try:

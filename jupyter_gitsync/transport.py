@@ -21,9 +21,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pygit2
+from pygit2.enums import ConfigLevel
 
+from . import _native
 from .errors import (
     AuthRequired,
     GitSyncError,
@@ -35,6 +38,7 @@ from .errors import (
 from .repository import Progress, is_snapshot
 from .workers import Watch
 
+_SUMMARY_BYTES = 300  # of a commit message shown in the branch list
 TOKEN_USERNAME = "x-access-token"  # what GitHub expects as the Basic-auth user for a token
 
 TokenGetter = Callable[[], "str | None"]
@@ -55,22 +59,35 @@ class RemoteHeads:
     default_branch: str | None
 
 
+# Settings of our own for the transport's connections, on top of the repository's config
+# (in memory: the user's .git/config is not written). A redirect is never followed: the token
+# must go to the remote's origin only, and libgit2 would send it along to wherever the remote
+# redirects.
+_TRANSPORT_CONFIG = "[http]\n\tfollowRedirects = false\n"
+
+
 class Transport:
     """list, fetch and push against one `.git`, from whichever thread calls it."""
 
     def __init__(self, gitdir: Path) -> None:
         self.gitdir = gitdir
         self._local = threading.local()
+        self._config = gitdir / "gitsync" / "transport.config"
 
     def _repo(self) -> pygit2.Repository:
-        repo = getattr(self._local, "repo", None)
+        repo: pygit2.Repository | None = getattr(self._local, "repo", None)
         if repo is None:
-            repo = self._local.repo = pygit2.Repository(str(self.gitdir))
+            repo = pygit2.Repository(str(self.gitdir))
+            if not self._config.exists() or self._config.read_text() != _TRANSPORT_CONFIG:
+                self._config.parent.mkdir(exist_ok=True)
+                self._config.write_text(_TRANSPORT_CONFIG)
+            _native.add_config_file(repo, str(self._config), ConfigLevel.APP)
+            self._local.repo = repo
         return repo
 
     def list_remote(self, url: str, token: TokenGetter, watch: Watch | None = None) -> RemoteHeads:
         """The remote's branches and tags, and its default branch."""
-        callbacks = _Callbacks(token, watch or Watch())
+        callbacks = _Callbacks(token, watch or Watch(), _origin(url))
         with _translated_errors(token):
             heads = self._repo().remotes.create_anonymous(url).list_heads(callbacks=callbacks)
         refs = {h.name: h.oid for h in heads if h.name and h.name != "HEAD"}
@@ -86,9 +103,33 @@ class Transport:
         watch: Watch | None = None,
     ) -> None:
         """Fetch `refspecs` into refs of our own namespace (the user's remote refs stay)."""
-        callbacks = _Callbacks(token, watch or Watch(), progress)
-        with _translated_errors(token):
-            self._repo().remotes.create_anonymous(url).fetch(refspecs, callbacks=callbacks)
+        callbacks = _Callbacks(token, watch or Watch(), _origin(url), progress)
+        with _translated_errors(token), self._users_fetch_head_kept():
+            remote = self._repo().remotes.create_anonymous(url)
+            _native.fetch_without_fetch_head(remote, refspecs, callbacks)
+
+    @contextmanager
+    def _users_fetch_head_kept(self) -> Iterator[None]:
+        """`.git/FETCH_HEAD` is the user's (what their last `git fetch` brought). With
+        `update_fetchhead` off libgit2 (1.9) writes no entries there but still empties the
+        file: put back what was there."""
+        path = self.gitdir / "FETCH_HEAD"
+        try:
+            before: bytes | None = path.read_bytes()
+        except FileNotFoundError:
+            before = None
+        try:
+            yield
+        finally:
+            try:
+                after: bytes | None = path.read_bytes()
+            except FileNotFoundError:
+                after = None
+            if after != before and not after:  # emptied by us, not rewritten by the user
+                if before is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    path.write_bytes(before)
 
     def push(
         self,
@@ -103,7 +144,7 @@ class Transport:
         A remote that moved on refuses (libgit2 checks that the update is a fast-forward, and
         the server checks again): PushRejected, and the caller merges and tries again.
         """
-        callbacks = _Callbacks(token, watch or Watch())
+        callbacks = _Callbacks(token, watch or Watch(), _origin(url))
         repo = self._repo()
         with _translated_errors(token):
             remote = repo.remotes.create_anonymous(url)
@@ -117,26 +158,42 @@ class Transport:
         return callbacks.sent
 
     def forget(self, ref: str) -> None:
-        """The remote has no such branch (any more): drop what we recorded of it."""
-        reference = self._repo().references.get(ref)
-        if reference is not None:
-            reference.delete()
+        """The remote has no such branch (any more), or it served its purpose: drop it. A ref
+        ending in "/" drops every ref under it."""
+        references = self._repo().references
+        names = [n for n in references if n.startswith(ref)] if ref.endswith("/") else [ref]
+        for name in names:
+            reference = references.get(name)
+            if reference is not None:
+                reference.delete()
 
-    def describe(self, oid: pygit2.Oid) -> tuple[int, str, bool]:
-        """A fetched commit's time (Unix seconds), first message line, and whether it is a
-        snapshot."""
-        commit = self._repo()[oid].peel(pygit2.Commit)
-        summary = commit.message.splitlines()[0] if commit.message else ""
-        return commit.commit_time, summary, is_snapshot(commit)
+    def describe(self, oid: pygit2.Oid) -> tuple[int | None, str, bool]:
+        """A fetched commit's time (Unix seconds; None when it has none that parses), first
+        message line, and whether it is a snapshot. Any pusher writes these fields."""
+        try:
+            commit = self._repo()[oid].peel(pygit2.Commit)
+        except (ValueError, KeyError):  # pygit2's InvalidError: a commit libgit2 cannot parse
+            return None, "(a commit that cannot be read)", False
+        # raw bytes: the message's declared encoding is whatever the pusher wrote
+        text = commit.raw_message[:_SUMMARY_BYTES].decode("utf-8", "replace")
+        summary = text.splitlines()[0] if text.strip() else ""
+        try:
+            when: int | None = commit.commit_time
+        except ValueError:  # pygit2's InvalidError: a committer line that does not parse
+            when = None
+        return when, summary, is_snapshot(commit)
 
 
 class _Callbacks(pygit2.RemoteCallbacks):
     """Hands libgit2 the token once per connection (a refused token must not be retried 15
     times), reports progress, notes what a push sends, and stops when the watch is cancelled."""
 
-    def __init__(self, token: TokenGetter, watch: Watch, progress: Progress | None = None) -> None:
+    def __init__(
+        self, token: TokenGetter, watch: Watch, origin: str, progress: Progress | None = None
+    ) -> None:
         super().__init__()
         self._token = token
+        self._origin = origin
         self._watch = watch
         self._progress = progress
         self.attempts = 0
@@ -147,6 +204,12 @@ class _Callbacks(pygit2.RemoteCallbacks):
         self, url: str, username_from_url: str | None, allowed_types: Any
     ) -> pygit2.UserPass:
         self._watch.touch()
+        if _origin(url) != self._origin:
+            raise RemoteNotFound(
+                f"The remote at {self._origin} sent the request on to {_origin(url)}; the token"
+                " is only ever sent to the remote's own address. Set the remote to where the"
+                " repository is."
+            )
         self.attempts += 1
         if self.attempts > 1:
             raise AuthRequired("The remote refused the token. Sign in again to keep pushing.")
@@ -181,6 +244,12 @@ class _Callbacks(pygit2.RemoteCallbacks):
             self.sent.pop(refname, None)
 
 
+def _origin(url: str) -> str:
+    """scheme://host[:port] of `url`, the unit the token is bound to."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+
+
 @contextmanager
 def _translated_errors(token: TokenGetter) -> Iterator[None]:
     """Turn libgit2's errors into GitSyncErrors with plain words and no secrets."""
@@ -198,7 +267,19 @@ def _translated_errors(token: TokenGetter) -> Iterator[None]:
 def classify(message: str) -> GitSyncError:
     """Map a libgit2 error message to the failure the user should hear about."""
     lowered = message.lower()
-    if any(s in lowered for s in ("401", "403", "authentication", "credentials")):
+    if "cannot redirect" in lowered:
+        return RemoteNotFound(
+            "The remote sent the request on to another address; the token is only ever sent to"
+            f" the remote's own address. Set the remote to where the repository is ({message})."
+        )
+    if "429" in lowered or "too many requests" in lowered:
+        return RemoteUnavailable(f"The remote is limiting requests for now ({message}).")
+    if "403" in lowered:
+        return AuthRequired(
+            "The remote refused access: the token may not allow pushing here, or the remote"
+            f" is limiting requests for a while ({message}). Checked again now and then."
+        )
+    if any(s in lowered for s in ("401", "authentication", "credentials")):
         return AuthRequired(f"The remote refused the token ({message}).")
     if any(s in lowered for s in ("404", "not found", "invalid content-type")):
         return RemoteNotFound(f"The remote URL does not lead to a git repository ({message}).")

@@ -12,8 +12,9 @@ from tornado.httpclient import HTTPClientError
 
 from jupyter_gitsync.app import GitSync
 from tests.gitserver import GitHTTPServer
-from tests.helpers import async_wait_until, ref_or_none, show, user_git_state
+from tests.helpers import async_wait_until, git, ref_or_none, show, user_git_state
 from tests.helpers import start_extensions as start
+from tests.test_inbound import plumb
 
 BRANCH = "gitsync/tester"
 
@@ -251,3 +252,60 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("JUPYTERHUB_USER", "ada lovelace")
     assert GitSync().branch == "gitsync/ada-lovelace"
     assert os.environ["GITSYNC_ENABLED"] == "false"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # deeper than Python's parser goes
+        b'{"branch": "\\ud800"}',  # a lone surrogate
+        b"[]",
+        b'{"branch": 1}',
+        b"not json",
+        b"",
+    ],
+)
+async def test_a_malformed_resume_request_is_a_400_and_nothing_changes(
+    jp_serverapp: Any, jp_fetch: Any, workspace: Path, body: bytes
+) -> None:
+    await start(jp_serverapp)
+    await async_wait_until(lambda: state_is(jp_fetch, "synced"), what="start-up")
+    before = user_git_state(workspace, BRANCH)
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch("gitsync", "resume", method="POST", body=body)
+    assert caught.value.code == 400
+    assert caught.value.response is not None
+    assert "branch" in json.loads(caught.value.response.body)["message"]
+    assert (await status(jp_fetch))["state"] == "synced"
+    assert user_git_state(workspace, BRANCH) == before
+
+
+async def test_the_branch_list_survives_any_commit(
+    jp_serverapp: Any, jp_fetch: Any, git_server: GitHTTPServer, remote: str
+) -> None:
+    """Anyone who can push writes the commits the list shows: dates past year 9999 or none a
+    parser reads, a bogus encoding, invalid UTF-8, a megabyte of message."""
+    bare = git_server.repo_path(remote)
+    tree = plumb(bare, "rev-parse", "main^{tree}")
+    odd = {
+        "far-future": b"committer X <x@example.org> 253402300800 +0000\n\nfuture\n",
+        "no-date": b"committer X <x@example.org> not-a-date +0000\n\nundated\n",
+        "bogus-encoding": b"committer X <x@example.org> 1700000000 +0000\n"
+        b"encoding no-such-encoding\n\n\xff\xfe not UTF-8\n",
+        "huge-message": b"committer X <x@example.org> 1700000000 +0000\n\n" + b"x" * 1_000_000,
+    }
+    for name, rest in odd.items():
+        raw = f"tree {tree}\nauthor X <x@example.org> 1700000000 +0000\n".encode() + rest
+        commit = plumb(
+            bare, "hash-object", "-t", "commit", "-w", "--literally", "--stdin", stdin=raw
+        )
+        plumb(bare, "update-ref", f"refs/heads/{name}", commit)
+    await start(jp_serverapp)
+    response = await jp_fetch("gitsync", "branches")
+    listed = {b["name"]: b for b in json.loads(response.body)["branches"]}
+    assert set(odd) <= set(listed)
+    assert listed["far-future"]["last_snapshot_at"] is None
+    assert len(listed["huge-message"]["message"]) <= 300
+    assert "not UTF-8" in listed["bogus-encoding"]["message"]
+    workspace = Path(jp_serverapp.root_dir)
+    assert git(workspace, "for-each-ref", "refs/gitsync/fetched/") == ""  # pruned after use

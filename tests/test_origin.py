@@ -17,6 +17,10 @@ from jupyter_gitsync import origin
         ("https://x-access-token:secret@github.com/ada/r.git", "https://github.com/ada/r.git"),
         ("http://127.0.0.1:8080/r.git", "http://127.0.0.1:8080/r.git"),
         ("git@github.com:ada/thesis.git", "git@github.com:ada/thesis.git"),
+        ("ssh://git:hunter2@example.org/r.git", "ssh://git@example.org/r.git"),
+        ("ssh://:hunter2@example.org/r.git", "ssh://example.org/r.git"),
+        ("git+https://u:hunter2@example.org/r.git", "git+https://example.org/r.git"),
+        ("git://example.org/r.git", "git://example.org/r.git"),
     ],
 )
 def test_normalise(given: str, expected: str) -> None:

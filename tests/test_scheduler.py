@@ -49,11 +49,18 @@ def test_backoff_doubles_up_to_its_cap_and_resets_on_success() -> None:
     assert backoff.due(epoch=0) == -math.inf
 
 
-def test_a_refused_token_waits_for_new_credentials_not_for_time() -> None:
-    backoff = Backoff(initial_seconds=2.0, max_seconds=10.0)
+def test_a_refused_token_is_retried_with_new_credentials_and_rechecked_slowly() -> None:
+    """A 401/403 may be a revoked token, or a proxy or a rate limit: new credentials are
+    tried at once, and the same ones are checked again after 30 s, 60 s, … up to the cap."""
+    backoff = Backoff(initial_seconds=2.0, max_seconds=300.0, recheck_seconds=30.0)
     backoff.failed(NOW, needs_credentials_of_epoch=3)
-    assert backoff.due(epoch=3) is None  # however long we wait
+    assert backoff.due(epoch=3) == NOW + 30.0
     assert backoff.due(epoch=4) == -math.inf  # a new token: at once
+    backoff.failed(NOW, needs_credentials_of_epoch=3)
+    assert backoff.due(epoch=3) == NOW + 60.0
+    for _ in range(10):
+        backoff.failed(NOW, needs_credentials_of_epoch=3)
+    assert backoff.due(epoch=3) == NOW + 300.0
 
 
 def test_retry_now_makes_a_failed_attempt_due_at_once_and_keeps_the_count() -> None:
@@ -136,8 +143,8 @@ def test_nothing_is_pushed_through_a_closed_gate() -> None:
     """Restore is a gate: until it opens, the restore is due and a push never is."""
     f = facts(gate_open=False, unpushed=True, restore_due=NOW + 4.0)
     assert next_due(f) == (Job.RESTORE, NOW + 4.0)
-    waiting = replace(f, restore_due=None)  # a refused token: only new credentials help
-    assert next_due(waiting) == (Job.RESCAN, NOW + 600.0)
+    later = replace(f, restore_due=NOW + 30.0)  # a refused token: re-checked after a while
+    assert next_due(later) == (Job.RESTORE, NOW + 30.0)
     assert next_due(replace(f, gate_open=True)) == (Job.PUSH, NOW)
 
 
@@ -145,7 +152,7 @@ def test_a_push_waits_for_the_later_of_back_off_and_bucket() -> None:
     f = facts(unpushed=True, push_due=NOW + 8.0, bucket_at=NOW + 3.0)
     assert next_due(f) == (Job.PUSH, NOW + 8.0)
     assert next_due(replace(f, push_due=NOW + 1.0)) == (Job.PUSH, NOW + 3.0)
-    assert next_due(replace(f, push_due=None)) == (Job.RESCAN, NOW + 600.0)
+    assert next_due(replace(f, push_due=NOW + 700.0)) == (Job.RESCAN, NOW + 600.0)
 
 
 def test_a_snapshot_due_with_a_push_runs_first() -> None:

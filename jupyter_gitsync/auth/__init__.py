@@ -7,6 +7,7 @@ sign-in from the UI (`device.py`), GITSYNC_TOKEN / GITHUB_TOKEN, the JupyterHub 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -23,16 +24,42 @@ class TokenProvider(Protocol):
 
 
 class EnvTokenProvider:
-    """An explicit token from the environment: GITSYNC_TOKEN, else GITHUB_TOKEN."""
+    """An explicit token from the environment: GITSYNC_TOKEN, else GITHUB_TOKEN.
+
+    Read from this process's environment, both variables are then removed from it (unless
+    `keep_in_environment`): kernels and terminals started later inherit the server's
+    environment, and code in them must not find the push token there.
+    """
 
     name = "env"
 
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, environ: Mapping[str, str] | None = None, keep_in_environment: bool = False
+    ) -> None:
         env = os.environ if environ is None else environ
         self._token = next((env[name] for name in TOKEN_ENV_VARS if env.get(name)), None)
+        if environ is None and not keep_in_environment:
+            for name in TOKEN_ENV_VARS:
+                _scrub(name)
+                os.environ.pop(name, None)
 
     def token(self) -> str | None:
         return self._token
+
+
+def _scrub(name: str) -> None:
+    """Overwrite the value of environment variable `name` where the C library keeps it. Once
+    unset it is gone from the environment children inherit, but the bytes stay in memory that
+    `/proc/<pid>/environ` shows to every process of the same user, kernels included."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.getenv.restype = ctypes.c_void_p
+        libc.getenv.argtypes = [ctypes.c_char_p]
+        value = libc.getenv(name.encode())
+        if value:
+            ctypes.memset(value, ord("*"), len(ctypes.string_at(value)))
+    except (OSError, AttributeError, ValueError):  # not a C library we know: unset is all
+        pass
 
 
 class Credentials:

@@ -110,10 +110,12 @@ class AuthService:
         github_app_id: str | None = None,
         github_app_private_key_path: str | None = None,
         environ: Mapping[str, str] | None = None,
+        keep_token_in_environment: bool = False,
     ) -> AuthService:
         """The providers in their documented order (see the module docstring)."""
         device = DeviceFlowProvider(client_id, github, scope)
-        providers: list[TokenProvider] = [device, EnvTokenProvider(environ)]
+        env = EnvTokenProvider(environ, keep_in_environment=keep_token_in_environment)
+        providers: list[TokenProvider] = [device, env]
         hub = HubAuthStateProvider.from_env(environ)
         if hub is not None:
             providers.append(hub)
