@@ -160,10 +160,15 @@ class GitSync(ExtensionApp):
     )
     excludes = List(
         Unicode(),
-        default_value=list(filters.DEFAULT_EXCLUDES),
         config=True,
-        help="Names or globs never synced, wherever they are; .gitignore applies as well.",
+        help="Names or globs never synced, wherever they are; .gitignore applies as well."
+        " Default: filters.DEFAULT_EXCLUDES plus GITSYNC_EXCLUDES (comma-separated).",
     )
+
+    @default("excludes")
+    def _default_excludes(self) -> list[str]:
+        added = os.environ.get("GITSYNC_EXCLUDES", "")
+        return [*filters.DEFAULT_EXCLUDES, *(p.strip() for p in added.split(",") if p.strip())]
 
     client_id = Unicode(
         config=True,

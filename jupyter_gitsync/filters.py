@@ -6,6 +6,9 @@ import re
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
+# What Jupyter, Python, conda/mamba, pip, npm/yarn, shells, editors and Dask write into a
+# workspace or a home directory by themselves (with the workspace at HOME, the usual hub
+# setup, jupyter-lsp's npm writes ~/.npm/_logs at every start).
 DEFAULT_EXCLUDES: tuple[str, ...] = (
     ".ipynb_checkpoints",
     "__pycache__",
@@ -16,7 +19,20 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     ".jupyter",
     ".config",
     "node_modules",
+    ".npm",
+    ".yarn",
+    ".conda",
+    ".mamba",
+    ".condarc.d",
+    ".bash_history",
+    ".python_history",
+    ".zsh_history",
+    ".lesshst",
+    ".viminfo",
+    ".wget-hsts",
+    ".ssh",
     "dask-worker-space",
+    "dask-scratch-space",
     ".DS_Store",
 )
 

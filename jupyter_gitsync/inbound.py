@@ -10,6 +10,9 @@ a leaked token elsewhere) chooses that tree. Never written from it:
   inflates to gigabytes is never inflated;
 - submodule links (nothing to write, and nothing we would push).
 
+Local files the sync never owned win every collision (`local_collisions`): the remote's side
+goes to a rescue branch instead.
+
 Withheld paths keep their place in the sync index and in the snapshots made here, as the
 remote has them (`Snapshotter.take`): they are only not on disk. So nothing is deleted from the
 branch because this session would not write it, and a session with other settings keeps its
@@ -19,6 +22,8 @@ Blocking; runs on the engine's git thread.
 """
 
 from __future__ import annotations
+
+import os
 
 import pygit2
 from pygit2.enums import FileMode
@@ -70,3 +75,35 @@ def screen(
         if reason is not None:
             withheld[entry.path] = reason
     return withheld
+
+
+def local_collisions(
+    repo: SyncRepository, baseline: pygit2.Index, commit: pygit2.Oid
+) -> dict[str, str]:
+    """Paths of `commit`'s tree where this workspace has something the sync never owned: a
+    file or folder at that path, or a file where the remote has a folder. Not in `baseline`
+    means never synced (untracked, ignored or excluded here); such local files always win."""
+    index = pygit2.Index()
+    index.read_tree(repo.repo[commit].peel(pygit2.Tree))
+    root = repo.workspace
+    kept: dict[str, str] = {}
+    blocked_dirs: dict[str, bool] = {}  # parent folder -> a non-folder is there locally
+    for entry in index:
+        path = entry.path
+        if path in baseline:
+            continue
+        if os.path.lexists(root / path):
+            kept[path] = "kept: a local file that was never synced is there"
+            continue
+        parent = os.path.dirname(path)
+        while parent:
+            if parent not in blocked_dirs:
+                full = root / parent
+                blocked_dirs[parent] = os.path.lexists(full) and not (
+                    full.is_dir() and not full.is_symlink()
+                )
+            if blocked_dirs[parent]:
+                kept[path] = f"kept: a local file {parent} is where the remote has a folder"
+                break
+            parent = os.path.dirname(parent)
+    return kept

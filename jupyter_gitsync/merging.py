@@ -36,6 +36,7 @@ def merge_snapshots(repo: SyncRepository, ours: pygit2.Oid, theirs: pygit2.Oid) 
     ancestor = git[base].peel(pygit2.Tree) if base is not None else _empty_tree(git)
     index = git.merge_trees(ancestor, trees[0], trees[1])
     conflicts: list[str] = []
+    kept: list[str] = []
     if index.conflicts is not None:
         for base_entry, mine, other in list(index.conflicts):
             path = (mine or other).path
@@ -47,6 +48,8 @@ def merge_snapshots(repo: SyncRepository, ours: pygit2.Oid, theirs: pygit2.Oid) 
             conflicts.append(path)
             if mine is not None:  # keep this workspace's version whole
                 index.add(pygit2.IndexEntry(mine.path, mine.id, mine.mode))
+                kept.append(path)
+    conflicts.extend(_under_kept_files(index, kept))
     tree = index.write_tree(git)
     message = f"Merge the remote's snapshots of {repo.branch}\n"
     if conflicts:
@@ -72,6 +75,19 @@ def _merge_base(repo: SyncRepository, ours: pygit2.Oid, theirs: pygit2.Oid) -> p
     ):
         return recorded
     return None
+
+
+def _under_kept_files(index: pygit2.Index, kept: list[str]) -> list[str]:
+    """A file this workspace kept where the other side has a folder (a file/folder conflict,
+    which libgit2 reports on the file alone): the folder's entries go, to the rescue branch
+    with the rest of that side. Returns their paths."""
+    prefixes = tuple(f"{path}/" for path in kept)
+    if not prefixes:
+        return []
+    under = [entry.path for entry in index if entry.path.startswith(prefixes)]
+    for path in under:
+        index.remove(path)
+    return under
 
 
 def _merge_notebook(

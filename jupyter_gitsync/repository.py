@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -36,6 +37,10 @@ BASE_TRAILER = "Gitsync-Base"
 HEAD_TRAILER = "Gitsync-Head"
 TRACKING_PREFIX = "refs/gitsync/remote/"
 FETCHED_PREFIX = "refs/gitsync/fetched/"
+
+_TRAILER_SEARCH_DEPTH = 1000  # snapshots walked back from a merge to find its base
+_FULL_SHA = re.compile(r"[0-9a-f]{40}")
+_STAGED_KEPT = "You have staged changes, so your HEAD and index were left as they are."
 
 # progress(phase, done, total, bytes): called on a worker thread during long work
 Progress = Callable[[str, int, int, int], None]
@@ -168,17 +173,30 @@ class SyncRepository:
             return False
 
     def base_of(self, snapshot: pygit2.Oid) -> tuple[pygit2.Oid | None, str | None]:
-        """The commit the user's HEAD was on when `snapshot` was made, and the branch name."""
+        """The commit the user's HEAD was on when `snapshot` was made, and the branch name.
+
+        Read from the snapshot's trailers, which whoever pushed it wrote: a base counts only
+        as the full id of a commit here in the snapshot's history, a branch only under
+        refs/heads/ with a valid name. A merge snapshot (no trailers) takes those of the
+        snapshot it continues."""
         commit = self.repo[snapshot].peel(pygit2.Commit)
-        base = head = None
-        for line in commit.raw_message.decode("utf-8", "replace").splitlines():
-            key, _, value = line.partition(": ")
-            if key == BASE_TRAILER:
-                base = pygit2.Oid(hex=value.strip())
-            elif key == HEAD_TRAILER:
-                head = value.strip()
-        if base is None and not is_snapshot(commit):
-            base = commit.id  # a plain commit (say, main) is its own base
+        for _ in range(_TRAILER_SEARCH_DEPTH):
+            trailers = _trailers(commit)
+            if trailers or not is_snapshot(commit) or not commit.parent_ids:
+                break
+            commit = self.repo[commit.parent_ids[0]].peel(pygit2.Commit)
+        if not is_snapshot(commit):
+            return commit.id, None  # a plain commit (say, main) is its own base
+        base_hex, head = trailers.get(BASE_TRAILER), trailers.get(HEAD_TRAILER)
+        base = None
+        if base_hex is not None and _FULL_SHA.fullmatch(base_hex):
+            candidate = pygit2.Oid(hex=base_hex)
+            if candidate in self.repo and self.is_ancestor(candidate, snapshot):
+                base = candidate
+        if head is not None and not (
+            head.startswith("refs/heads/") and pygit2.reference_is_valid_name(head)
+        ):
+            head = None
         return base, head
 
     def author(self) -> tuple[str, str]:
@@ -205,21 +223,46 @@ class SyncRepository:
             return None
         return str(self.repo.references["HEAD"].target)
 
-    def set_user_head(self, commit: pygit2.Oid, branch_ref: str | None) -> None:
-        """Put the user's HEAD (and its index) on `commit`, on `branch_ref` if given.
+    def set_user_head(self, commit: pygit2.Oid, branch_ref: str | None) -> str | None:
+        """Put the user's HEAD on `commit`, on `branch_ref` if given, so that `git status`
+        shows exactly the user's own work as changes against the commit they had. Restore and
+        resume do this; the user's refs are the user's, so:
 
-        Only restore does this, before the user works: it is what makes `git status` show
-        exactly the user's own work as changes against the commit they had.
+        - a branch is created, or moved only as a fast-forward: one with commits that
+          `commit` lacks stays where it is (and HEAD with it);
+        - the user's index is rewritten only when nothing is staged in it.
+
+        Returns a sentence for the user when something was left as it was, else None.
         """
         user = pygit2.Repository(str(self.workspace))  # its own object: the user's index
+        staged = _has_staged_changes(user)
         if branch_ref and pygit2.reference_is_valid_name(branch_ref):
+            existing = user.references.get(branch_ref)
+            if existing is not None:
+                tip = pygit2.Oid(hex=str(existing.resolve().target))
+                if tip != commit and not self.is_ancestor(tip, commit):
+                    name = branch_ref.removeprefix("refs/heads/")
+                    return (
+                        f"Your branch {name} has commits the restored work was not based on;"
+                        " it was left where it is."
+                    )
+                if staged and tip != commit:
+                    return (
+                        "You have staged changes, so your branch and index were left as they are."
+                    )
+            elif staged:
+                return "You have staged changes, so your branch and index were left as they are."
             user.references.create(branch_ref, commit, force=True)
             user.set_head(branch_ref)
+        elif staged:
+            return _STAGED_KEPT
         else:
             user.set_head(commit)
-        index = user.index
-        index.read_tree(user[commit].peel(pygit2.Tree))
-        index.write()
+        if not staged:
+            index = user.index
+            index.read_tree(user[commit].peel(pygit2.Tree))
+            index.write()
+        return None
 
     def origin_url(self) -> str | None:
         """The URL of the workspace's `origin` remote, if it has one."""
@@ -288,3 +331,22 @@ class SyncRepository:
         env = {**os.environ, "GIT_DIR": str(self.gitdir)}
         for command in (["repack", "-d", "-q"], ["gc", "--auto", "--quiet"]):
             subprocess.run([git, *command], env=env, capture_output=True, check=False)
+
+
+def _trailers(commit: pygit2.Commit) -> dict[str, str]:
+    """The Gitsync-* trailers of a commit message (raw: its encoding is the pusher's word)."""
+    found: dict[str, str] = {}
+    for line in commit.raw_message.decode("utf-8", "replace").splitlines():
+        key, _, value = line.partition(": ")
+        if key in (BASE_TRAILER, HEAD_TRAILER):
+            found[key] = value.strip()
+    return found
+
+
+def _has_staged_changes(user: pygit2.Repository) -> bool:
+    """Whether the user's index differs from their HEAD (an unborn HEAD: any entry at all)."""
+    index = user.index
+    if user.head_is_unborn:
+        return len(index) > 0
+    head_tree = user.head.peel(pygit2.Commit).tree
+    return len(index.diff_to_tree(head_tree)) > 0

@@ -51,6 +51,24 @@ class RestoreResult:
     branch: str | None = None
     withheld: dict[str, str] = field(default_factory=dict)  # not written: path -> why
 
+    def add_note(self, note: str | None) -> None:
+        """Add a sentence to the message (e.g. that a branch was left where it is)."""
+        if note:
+            self.message = f"{self.message} {note}"
+
+    def keep_local(self, paths: dict[str, str], rescue: str) -> None:
+        """Local files that were never synced were kept where the remote has something else;
+        its side is on the branch `rescue`."""
+        listed = ", ".join(sorted(paths)[:5])
+        more = len(paths) - 5
+        self.add_note(
+            f"Your local {listed}"
+            + (f" (+{more} more)" if more > 0 else "")
+            + f" (never synced) kept; the remote's versions are on the branch {rescue}."
+        )
+        self.conflicts = sorted({*self.conflicts, *paths})
+        self.rescue_branch = rescue
+
     def notice(self) -> dict[str, object] | None:
         """The status `notice` to show, if the user must know about this restore."""
         if not self.conflicts:
@@ -115,24 +133,29 @@ def take_in(
     if not fetched.is_sync_branch:
         if local_tip is not None or not workspace_is_empty(repo, snaps.excludes):
             return RestoreResult("nothing-to-restore", "The remote has no snapshots yet.")
-        withheld = _take(repo, snaps, remote_tip, progress, keep_branch=False)
-        repo.set_user_head(remote_tip, fetched.remote_ref)
-        message = f"Checked out {fetched.remote_ref} of the remote."
-        return RestoreResult("default-branch", message, withheld=withheld)
+        result = RestoreResult("default-branch", f"Checked out {fetched.remote_ref} of the remote.")
+        _take(repo, snaps, remote_tip, progress, result, keep_branch=False)
+        result.add_note(repo.set_user_head(remote_tip, fetched.remote_ref))
+        return result
+    user_head = repo.user_head()
+    if local_tip is None and user_head is not None and not repo.is_ancestor(user_head, remote_tip):
+        # The user's HEAD has commits the snapshot was not based on (unpushed work in a
+        # clone): that is this workspace's state, to merge with, not to check out over.
+        return _merge(repo, snaps, user_head, remote_tip, progress)
     if local_tip is None:
         case = "empty" if workspace_is_empty(repo, snaps.excludes) else "fresh"
-        withheld = _take(repo, snaps, remote_tip, progress)
+        result = RestoreResult(case, "Restored the latest snapshot.", snapshot=str(remote_tip))
+        _take(repo, snaps, remote_tip, progress, result)
         base, head_ref = repo.base_of(remote_tip)
-        if base is not None and base in repo.repo:
-            repo.set_user_head(base, head_ref or repo.user_head_ref())
-        message = "Restored the latest snapshot."
-        return RestoreResult(case, message, snapshot=str(remote_tip), withheld=withheld)
+        if base is not None:
+            result.add_note(repo.set_user_head(base, head_ref or repo.user_head_ref()))
+        return result
     if repo.is_ancestor(remote_tip, local_tip):
         return RestoreResult("up-to-date", "The workspace already has the latest snapshot.")
     if repo.is_ancestor(local_tip, remote_tip):
-        withheld = _take(repo, snaps, remote_tip, progress)
-        message = "Restored the newer snapshot from the remote."
-        return RestoreResult("fast-forward", message, withheld=withheld)
+        result = RestoreResult("fast-forward", "Restored the newer snapshot from the remote.")
+        _take(repo, snaps, remote_tip, progress, result)
+        return result
     return _merge(repo, snaps, local_tip, remote_tip, progress)
 
 
@@ -141,21 +164,36 @@ def _take(
     snaps: Snapshotter,
     commit: Oid,
     progress: Progress | None,
+    result: RestoreResult,
     keep_branch: bool = True,
-) -> dict[str, str]:
-    """Write `commit` into the workspace through the screen (`inbound`); return what was
-    withheld, which is also listed as skipped. `keep_branch`: the sync branch moves to it (a
-    plain branch's commit is only checked out, unless something was withheld: then the sync
-    branch starts there, so that its snapshots keep those paths)."""
+) -> None:
+    """Write `commit` into the workspace through the screens of `inbound`, and say so in
+    `result`:
+
+    - what must not come from a remote is withheld: listed as skipped, kept in the index as
+      the remote has it, never written;
+    - a local file the sync never owned (untracked, ignored, or a file where the remote has a
+      folder) is kept: the remote's side goes to a rescue branch and the notice says so.
+
+    `keep_branch`: the sync branch moves to `commit` (a plain branch's commit is only checked
+    out, unless something was withheld: then the sync branch starts there).
+    """
     withheld = inbound.screen(
         repo, snaps.index, commit, snaps.excludes, snaps.max_file_size_bytes, snaps.withheld
     )
-    if keep_branch or withheld:
-        snaps.take(commit, progress, withheld)
+    collisions = inbound.local_collisions(repo, snaps.index, commit)
+    kept = {path: why for path, why in collisions.items() if path not in withheld}
+    if kept:
+        rescue = result.rescue_branch or rescue_branch_name(repo.branch, commit)
+        if result.rescue_branch is None:
+            repo.create_rescue_branch(rescue, commit)
+        result.keep_local(kept, rescue)
+    if keep_branch or withheld or kept:
+        snaps.take(commit, progress, withheld, dropped=list(kept))
     else:
         snaps.checkout(commit, progress)
     snaps.skipped.update(withheld)
-    return withheld
+    result.withheld = withheld
 
 
 def _merge(
@@ -180,7 +218,7 @@ def _merge(
         result.rescue_branch = rescue
     else:
         result = RestoreResult("merged", "Merged the remote's snapshot with your local changes.")
-    result.withheld = _take(repo, snaps, merged.commit, progress)
+    _take(repo, snaps, merged.commit, progress, result)
     result.snapshot = str(merged.commit)
     return result
 
@@ -246,17 +284,17 @@ def apply_resume(
         head_ref = None if plan.start is not None else plan.target.remote_ref
     repo.switch_branch(new_branch)
     # A new sync branch starts at the branch's commit, so it exists on the remote at once.
-    withheld = _take(repo, snaps, start, progress)
-    base, recorded_ref = repo.base_of(start)
-    if base is not None and base in repo.repo:
-        repo.set_user_head(base, recorded_ref or head_ref)
-    return RestoreResult(
+    result = RestoreResult(
         "resumed",
         f"Resumed from {plan.branch}; syncing to {new_branch}.",
         snapshot=str(start),
         branch=new_branch,
-        withheld=withheld,
     )
+    _take(repo, snaps, start, progress, result)
+    base, recorded_ref = repo.base_of(start)
+    if base is not None:
+        result.add_note(repo.set_user_head(base, recorded_ref or head_ref))
+    return result
 
 
 def list_branches(

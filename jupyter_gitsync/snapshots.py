@@ -277,18 +277,22 @@ class Snapshotter:
         commit: pygit2.Oid,
         progress: Progress | None = None,
         withheld: dict[str, str] | None = None,
+        dropped: list[str] | None = None,
     ) -> None:
         """Make `commit` this workspace's snapshot: check its tree out, then point the sync
         branch at it (in that order: see the module's invariant).
 
         Paths in `withheld` (see `inbound`) are not written: where this workspace has no file
         there, the index takes the commit's entry, so snapshots keep it as it is; a local file
-        there stays as it is and is what the next snapshot records.
+        there stays as it is and is what the next snapshot records. Paths in `dropped` (local
+        files the sync never owned are in the way) are neither written nor kept: the next
+        snapshot records that this workspace does not sync them.
         """
         withheld = withheld or {}
+        skipped = [*withheld, *(dropped or [])]
         target = self.git[commit].peel(pygit2.Commit).tree_id
-        if withheld:
-            target = self._tree_without(commit, withheld)
+        if skipped:
+            target = self._tree_without(commit, skipped)
         self.checkout(target, progress)
         if withheld:
             remote = pygit2.Index()
@@ -301,12 +305,12 @@ class Snapshotter:
             self._save_withheld()
         self.git.references.create(self.repo.sync_ref, commit, force=True)
 
-    def _tree_without(self, commit: pygit2.Oid, withheld: dict[str, str]) -> pygit2.Oid:
-        """`commit`'s tree less `withheld`, each replaced by this workspace's own file where
+    def _tree_without(self, commit: pygit2.Oid, paths: list[str]) -> pygit2.Oid:
+        """`commit`'s tree less `paths`, each replaced by this workspace's own file where
         there is one, so that the checkout neither writes nor deletes anything there."""
         index = pygit2.Index()
         index.read_tree(self.git[commit].peel(pygit2.Tree))
-        for path in withheld:
+        for path in paths:
             index.remove(path)
             on_disk = os.path.lexists(self.repo.workspace / path)
             if on_disk and path in self.index:
@@ -328,7 +332,9 @@ class Snapshotter:
                 self.git,
                 tree,
                 self.index,
-                CheckoutStrategy.SAFE | CheckoutStrategy.RECREATE_MISSING,
+                CheckoutStrategy.SAFE
+                | CheckoutStrategy.RECREATE_MISSING
+                | CheckoutStrategy.DONT_OVERWRITE_IGNORED,
                 _CheckoutProgress(progress) if progress else None,
             )
         except pygit2.GitError as exc:

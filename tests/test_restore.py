@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -159,6 +160,99 @@ def test_restore_after_a_shallow_clone_when_the_branch_moved_on(
     assert (shallow / "analysis.ipynb").read_text() == '{"cells": ["edited"]}\n'
 
 
+def test_an_unpushed_commit_on_the_users_branch_is_kept(
+    tmp_path: Path,
+    earlier_session: Path,
+    clone_into: Callable[[Path], Path],
+    remote_url: str,
+    token: str,
+) -> None:
+    """A clone with a commit the remote lacks: restore merges the snapshot into that work and
+    leaves the branch where the user put it."""
+    clone = clone_into(tmp_path / "clone")
+    (clone / "mine.py").write_text("print('unpushed')\n")
+    git(clone, "add", "mine.py")
+    git(clone, "commit", "-qm", "my unpushed work")
+    mine = git(clone, "rev-parse", "HEAD")
+    result = LocalSession(clone, BRANCH).restore(remote_url, lambda: token)
+    assert result.case == "merged", result
+    assert git(clone, "rev-parse", "refs/heads/main") == mine
+    assert git(clone, "rev-parse", "HEAD") == mine
+    assert (clone / "mine.py").read_text() == "print('unpushed')\n"
+    assert (clone / "data" / "x.csv").read_bytes() == b"a,b\n1,2\n"
+
+
+def test_staged_changes_are_never_discarded(
+    tmp_path: Path,
+    earlier_session: Path,
+    clone_into: Callable[[Path], Path],
+    remote_url: str,
+    token: str,
+) -> None:
+    clone = clone_into(tmp_path / "clone")
+    (clone / "staged.txt").write_text("staged by the user\n")
+    git(clone, "add", "staged.txt")
+    LocalSession(clone, BRANCH).restore(remote_url, lambda: token)
+    assert git(clone, "diff", "--cached", "--name-only") == "staged.txt"
+    assert (clone / "data" / "x.csv").exists()
+
+
+def test_forged_trailers_move_nothing_and_break_nothing(
+    tmp_path: Path,
+    earlier_session: Path,
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+) -> None:
+    """The trailers are whatever the pusher wrote: a base that is no commit of the snapshot's
+    history and head refs outside refs/heads/ are ignored."""
+    bare = git_server.repo_path(remote)
+    tip = git(bare, "rev-parse", f"refs/heads/{BRANCH}")
+    # a commit that exists on the remote but is not in the snapshot's history
+    unrelated = git(bare, "commit-tree", f"{tip}^{{tree}}", "-m", "unrelated")
+    for trailers in (
+        "Gitsync-Base: not-a-sha\nGitsync-Head: CONFIG\n",
+        f"Gitsync-Base: {unrelated}\nGitsync-Head: ORIG_HEAD\n",
+    ):
+        tree = git(bare, "rev-parse", f"{tip}^{{tree}}")
+        env = {"GIT_COMMITTER_NAME": "Jupyter GitSync", "GIT_COMMITTER_EMAIL": "gitsync@localhost"}
+        forged = subprocess.run(
+            ["git", f"--git-dir={bare}", "commit-tree", tree, "-p", tip, "-m", f"x\n\n{trailers}"],
+            capture_output=True, text=True, check=True, env={**os.environ, **env},
+        ).stdout.strip()  # fmt: skip
+        git(bare, "update-ref", f"refs/heads/{BRANCH}", forged)
+        tip = forged
+        fresh = tmp_path / f"fresh-{forged[:7]}"
+        result = new_repo(fresh).restore(remote_url, lambda: token)
+        assert result.case == "empty"
+        assert files(fresh)["data/x.csv"] == b"a,b\n1,2\n"
+        assert not (fresh / ".git" / "CONFIG").exists()
+        assert not (fresh / ".git" / "ORIG_HEAD").exists()
+        assert git(fresh, "for-each-ref", "--format=%(refname)", "refs/heads/main") == ""
+
+
+def test_a_merge_snapshot_at_the_tip_restores_head_onto_its_base(
+    tmp_path: Path,
+    earlier_session: Path,
+    clone_into: Callable[[Path], Path],
+    remote_url: str,
+    token: str,
+) -> None:
+    other = LocalSession(clone_into(tmp_path / "other"), BRANCH)
+    (other.workspace / "other.txt").write_text("from another session\n")
+    other.snapshot(None)
+    other.restore(remote_url, lambda: token)  # merges the earlier session's snapshot
+    other.push(remote_url, lambda: token)
+    base = git(earlier_session, "rev-parse", "HEAD")
+    fresh = tmp_path / "fresh"
+    new_repo(fresh).restore(remote_url, lambda: token)
+    assert git(fresh, "rev-parse", "HEAD") == base
+    status = git(fresh, "status", "--porcelain").splitlines()
+    assert "?? other.txt" in status and "?? data/" in status
+    assert not any(line.endswith("README.md") and line.startswith("??") for line in status)
+
+
 def engine_for(workspace: Path, remote_url: str, token: str, branch: str) -> SyncEngine:
     config = EngineConfig(
         workspace=workspace,
@@ -249,3 +343,47 @@ async def test_resume_switches_branches_after_saving_current_work(
     assert status["branch"] == f"{BRANCH}-from-main"
     assert show(bare, f"refs/heads/{BRANCH}-from-main", "new.txt") == b"on the new branch\n"
     await engine.stop(10)
+
+
+def test_local_files_the_sync_never_owned_win_every_collision(
+    tmp_path: Path,
+    earlier_session: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+) -> None:
+    """An ignored local file, and a local file where the remote has a folder: both stay as
+    they are, the remote's side is on a rescue branch, and the message says exactly that."""
+    writer = LocalSession(earlier_session, BRANCH)
+    (earlier_session / "run.log").write_text("the remote's log\n")
+    (earlier_session / "results").mkdir()
+    (earlier_session / "results" / "table.csv").write_text("remote,table\n")
+    git(earlier_session, "add", "-f", "run.log")  # it was tracked over there
+    writer.snaps.index.add("run.log")
+    writer.snapshot(None)
+    writer.push(remote_url, lambda: token)
+    writer.close()
+
+    clone = clone_into(tmp_path / "clone")
+    (clone / ".gitignore").write_text("run.log\n")
+    git(clone, "add", ".gitignore")
+    git(clone, "commit", "-qm", "ignore logs")
+    (clone / "run.log").write_text("my local log\n")
+    (clone / "results").write_text("a local file named results\n")
+    session = LocalSession(clone, BRANCH)
+    result = session.restore(remote_url, lambda: token)
+    assert (clone / "run.log").read_text() == "my local log\n"
+    assert (clone / "results").read_text() == "a local file named results\n"
+    assert (clone / "data" / "x.csv").exists()  # the rest arrived
+    assert {"run.log", "results/table.csv"} <= set(result.conflicts)
+    assert result.rescue_branch is not None and result.rescue_branch in result.message
+    assert "run.log" in result.message and "never synced" in result.message
+    rescue = f"refs/heads/{result.rescue_branch}"
+    assert show(clone, rescue, "run.log") == b"the remote's log\n"
+    assert show(clone, rescue, "results/table.csv") == b"remote,table\n"
+    session.push(remote_url, lambda: token)
+    bare = git_server.repo_path(remote)
+    assert show(bare, rescue, "run.log") == b"the remote's log\n"  # the rescue is pushed too
+    session.close()
