@@ -252,6 +252,11 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("JUPYTERHUB_USER", "ada lovelace")
     assert GitSync().branch == "gitsync/ada-lovelace"
     assert os.environ["GITSYNC_ENABLED"] == "false"
+    monkeypatch.setenv("GITSYNC_EXCLUDES", "*.tmp, scratch ,")
+    excludes = GitSync().excludes
+    assert excludes[-2:] == ["*.tmp", "scratch"] and ".ipynb_checkpoints" in excludes
+    monkeypatch.setenv("GITSYNC_COMMIT_DELAY", "soon")  # unusable: the default, not a crash
+    assert GitSync().commit_delay_seconds == 2.0
 
 
 @pytest.mark.parametrize(

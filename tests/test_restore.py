@@ -387,3 +387,28 @@ def test_local_files_the_sync_never_owned_win_every_collision(
     bare = git_server.repo_path(remote)
     assert show(bare, rescue, "run.log") == b"the remote's log\n"  # the rescue is pushed too
     session.close()
+
+
+def test_a_home_directory_with_only_tool_droppings_counts_as_empty(
+    tmp_path: Path, earlier_session: Path, remote_url: str, token: str
+) -> None:
+    """Under JupyterHub npm (for jupyter-lsp) writes ~/.npm/_logs at start, shells write
+    their history: such a home is still empty, the snapshot is restored, and those files are
+    neither synced nor touched."""
+    home = tmp_path / "home"
+    (home / ".npm" / "_logs").mkdir(parents=True)
+    (home / ".npm" / "_logs" / "debug-0.log").write_text("npm noise\n")
+    (home / ".bash_history").write_text("ls\n")
+    (home / "dask-scratch-space").mkdir()
+    session = new_repo(home)
+    result = session.restore(remote_url, lambda: token)
+    assert result.case == "empty"
+    assert git(home, "rev-parse", "HEAD") == git(earlier_session, "rev-parse", "HEAD")
+    assert (home / ".npm" / "_logs" / "debug-0.log").read_text() == "npm noise\n"
+    (home / "new.txt").write_text("new\n")
+    snapshot = session.snapshot(None)
+    assert snapshot is not None
+    tip = git(home, "rev-parse", f"refs/heads/{BRANCH}")
+    listed = git(home, "ls-tree", "-r", "--name-only", tip).splitlines()
+    assert "new.txt" in listed
+    assert not any(p.startswith((".npm", ".bash_history", "dask-scratch")) for p in listed)
