@@ -135,7 +135,17 @@ class Snapshotter:
         return commit
 
     def _stage(self, relpath: str) -> None:
+        """Bring one path's state into the sync index. An odd path never stops the others:
+        it is left out and listed in `skipped` with the reason."""
         if filters.is_excluded(relpath, self.excludes):
+            return
+        if not _utf8(relpath):  # bytes the file system allowed but no UTF-8 name spells
+            shown = relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            self.skipped[shown] = "its name is not valid UTF-8, which git cannot store here"
+            return
+        linked = self._linked_parent(relpath)
+        if linked is not None:  # the folder became a link: store the link, never follow it
+            self._stage(linked)
             return
         full = self.repo.workspace / relpath
         try:
@@ -151,6 +161,7 @@ class Snapshotter:
             self._stage_tree(relpath)
             return
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+            self.skipped[relpath] = "not a regular file (a pipe, a socket or a device)"
             return
         tracked = relpath in self.index
         if not tracked and self.git.path_is_ignored(relpath):
@@ -166,6 +177,11 @@ class Snapshotter:
             self.skipped[relpath] = secret
             return
         before = self.index[relpath].id if tracked else None
+        if not tracked:  # a file or link where a folder was: the folder's entries go
+            count = len(self.index)
+            self.index.remove_directory(relpath)
+            if len(self.index) != count:
+                self._staged.append(("D", f"{relpath}/"))
         try:
             self.index.add(relpath)
         except (pygit2.GitError, ValueError) as exc:
@@ -193,6 +209,15 @@ class Snapshotter:
                 return filters.secret_content_reason(handle.read(filters.SECRET_SCAN_BYTES))
         except OSError:
             return None  # index.add reports unreadable files
+
+    def _linked_parent(self, relpath: str) -> str | None:
+        """The first folder on `relpath`'s way that is a symbolic link now, if any."""
+        parts = relpath.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            parent = "/".join(parts[:depth])
+            if os.path.islink(self.repo.workspace / parent):
+                return parent
+        return None
 
     def _stage_tree(self, relpath: str) -> None:
         """A directory appeared or moved in: stage what is in it (and drop a file it replaced)."""
@@ -362,3 +387,11 @@ class _CheckoutProgress(pygit2.CheckoutCallbacks):
 
     def checkout_progress(self, path: str, completed_steps: int, total_steps: int) -> None:
         self._progress("checkout", completed_steps, total_steps, 0)
+
+
+def _utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pygit2
@@ -285,3 +286,42 @@ def test_one_engine_per_repository(workspace: Path) -> None:
         LocalSession(workspace, "b")
     first.close()
     LocalSession(workspace, "b")  # free again once the first one is gone
+
+
+def test_an_odd_name_never_stops_the_other_files(workspace: Path) -> None:
+    """A name that is not UTF-8 (bytes a file system allows) is listed, the rest is saved."""
+    repo = LocalSession(workspace, "b")
+    odd = os.path.join(os.fsencode(workspace), b"r\xe9sum\xe9.txt")
+    with open(odd, "wb") as handle:
+        handle.write(b"latin-1 name\n")
+    (workspace / "fine.txt").write_text("fine\n")
+    snap = repo.snapshot(None)
+    assert snap is not None
+    assert show(workspace, "refs/heads/b", "fine.txt") == b"fine\n"
+    reason = "its name is not valid UTF-8, which git cannot store here"
+    assert repo.skipped == {"r\ufffdsum\ufffd.txt": reason}
+    (workspace / "later.txt").write_text("later\n")  # and saving goes on
+    assert repo.snapshot(["later.txt", os.fsdecode(odd.rsplit(b"/", 1)[1])]) is not None
+
+
+def test_a_folder_replaced_by_a_link_outside_is_stored_as_the_link(
+    workspace: Path, tmp_path: Path
+) -> None:
+    """A tracked folder replaced by a symbolic link to a folder outside the workspace: the
+    link is stored, and nothing outside is ever read into a snapshot."""
+    (workspace / "data").mkdir()
+    (workspace / "data" / "x.csv").write_text("mine\n")
+    repo = LocalSession(workspace, "b")
+    assert repo.snapshot(None) is not None
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.csv").write_text("SECRET outside the workspace\n")
+    (outside / "y.csv").write_text("SECRET too\n")
+    shutil.rmtree(workspace / "data")
+    (workspace / "data").symlink_to(outside)
+    repo.snapshot(None)
+    repo.snapshot(["data/x.csv", "data/y.csv"])  # as the watcher would report them
+    tip = git(workspace, "rev-parse", "refs/heads/b")
+    assert git(workspace, "cat-file", "-t", f"{tip}:data") == "blob"  # a link, not a tree
+    assert show(workspace, tip, "data") == str(outside).encode()
+    assert "SECRET" not in git(workspace, "log", "-p", "refs/heads/b")
