@@ -77,6 +77,7 @@ class Snapshotter:
         self._withheld_path = repo.private_dir / "withheld.json"
         self.withheld = self._load_withheld()  # path -> why restore did not write it
         self._staged: list[tuple[str, str]] = []  # (A|M|D, path) of this snapshot, for its message
+        self._links_seen: dict[str, bool] = {}  # folder -> is a symbolic link, per snapshot
         self.snapshots_since_pack = 0
         self.bytes_since_pack = 0  # what went into loose objects since the last packing
         _native.add_ignore_rules(self.git, filters.as_ignore_rules(self.excludes))
@@ -121,6 +122,7 @@ class Snapshotter:
         try:
             candidates = self.scan() if paths is None else set(paths)
             self._staged = []
+            self._links_seen.clear()
             for relpath in sorted(candidates):
                 self._stage(relpath)
             tree = self.index.write_tree()
@@ -211,11 +213,15 @@ class Snapshotter:
             return None  # index.add reports unreadable files
 
     def _linked_parent(self, relpath: str) -> str | None:
-        """The first folder on `relpath`'s way that is a symbolic link now, if any."""
+        """The first folder on `relpath`'s way that is a symbolic link now, if any (each
+        folder is looked at once per snapshot)."""
         parts = relpath.split("/")[:-1]
         for depth in range(1, len(parts) + 1):
             parent = "/".join(parts[:depth])
-            if os.path.islink(self.repo.workspace / parent):
+            linked = self._links_seen.get(parent)
+            if linked is None:
+                linked = self._links_seen[parent] = os.path.islink(self.repo.workspace / parent)
+            if linked:
                 return parent
         return None
 

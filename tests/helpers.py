@@ -178,3 +178,13 @@ class SilentRemote:
         self._socket.close()
         for conn in self._held:
             conn.close()
+
+
+class MutableToken:
+    """A token source a test can change, like a user signing in later or again."""
+
+    def __init__(self, value: str | None) -> None:
+        self.value = value
+
+    def token(self) -> str | None:
+        return self.value

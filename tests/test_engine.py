@@ -13,17 +13,7 @@ from jupyter_gitsync.auth import Credentials
 from jupyter_gitsync.engine import EngineConfig, SyncEngine
 from jupyter_gitsync.state import State
 from tests.gitserver import GitHTTPServer
-from tests.helpers import async_wait_until, git, ref_or_none, show, user_git_state
-
-
-class MutableToken:
-    """A token source a test can change, like a user signing in again."""
-
-    def __init__(self, value: str | None) -> None:
-        self.value = value
-
-    def token(self) -> str | None:
-        return self.value
+from tests.helpers import MutableToken, async_wait_until, git, ref_or_none, show, user_git_state
 
 
 @pytest.fixture

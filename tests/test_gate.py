@@ -16,19 +16,9 @@ from jupyter_gitsync.engine import EngineConfig, SyncEngine
 from jupyter_gitsync.state import State
 from tests.gitserver import GitHTTPServer
 from tests.helpers import SNAPSHOT_BRANCH as BRANCH
-from tests.helpers import SilentRemote, async_wait_until, files, git, show
+from tests.helpers import MutableToken, SilentRemote, async_wait_until, files, git, show
 
 COMMIT_DELAY_SECONDS = 0.3
-
-
-class MutableToken:
-    """A token source a test can change, like a user signing in later."""
-
-    def __init__(self, value: str | None) -> None:
-        self.value = value
-
-    def token(self) -> str | None:
-        return self.value
 
 
 @pytest.fixture

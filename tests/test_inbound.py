@@ -18,7 +18,7 @@ from jupyter_gitsync.engine import EngineConfig, SyncEngine
 from jupyter_gitsync.state import State
 from tests.gitserver import GitHTTPServer
 from tests.helpers import SNAPSHOT_BRANCH as BRANCH
-from tests.helpers import LocalSession, async_wait_until, git, show
+from tests.helpers import LocalSession, MutableToken, async_wait_until, git, show
 from tests.test_cli import ROOT
 
 # What an attacker who can push to the branch would put there (issue: code ran in the user's
@@ -195,14 +195,6 @@ def engine_settings(remote_url: str) -> dict[str, Any]:
     }
 
 
-class _Token:
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def token(self) -> str:
-        return self.value
-
-
 async def test_the_engine_withholds_and_the_branch_keeps_what_was_withheld(
     tmp_path: Path,
     earlier_session: Path,
@@ -219,7 +211,7 @@ async def test_the_engine_withholds_and_the_branch_keeps_what_was_withheld(
     hostile_commit(bare, BRANCH, {"results/big.bin": big, ".bashrc": b"evil\n"}, tmp_path)
     workspace = clone_into(tmp_path / "launched")
     settings = {**engine_settings, "workspace": workspace, "max_file_size_bytes": 100_000}
-    engine = SyncEngine(EngineConfig(**settings), Credentials([_Token(token)]))
+    engine = SyncEngine(EngineConfig(**settings), Credentials([MutableToken(token)]))
     await engine.start()
     try:
         await async_wait_until(lambda: engine.status.state == State.SYNCED, what="restored")
@@ -238,7 +230,7 @@ async def test_the_engine_withholds_and_the_branch_keeps_what_was_withheld(
     finally:
         await engine.stop(5)
     # and after a restart it still does not write them, nor forget them
-    engine = SyncEngine(EngineConfig(**settings), Credentials([_Token(token)]))
+    engine = SyncEngine(EngineConfig(**settings), Credentials([MutableToken(token)]))
     await engine.start()
     try:
         (workspace / "again.txt").write_text("again\n")

@@ -16,7 +16,7 @@ from jupyter_gitsync.engine import EngineConfig, SyncEngine
 from jupyter_gitsync.errors import GitSyncError
 from jupyter_gitsync.state import State
 from tests.gitserver import GitHTTPServer
-from tests.helpers import LocalSession, async_wait_until, wait_until
+from tests.helpers import LocalSession, MutableToken, async_wait_until, wait_until
 from tests.test_server_process import BRANCH, jupyter_server
 
 
@@ -153,7 +153,7 @@ async def test_a_passing_403_clears_by_itself_and_fetch_head_stays_the_users(
         retry_max_seconds=1.0,
         auth_recheck_seconds=0.5,
     )
-    engine = SyncEngine(config, Credentials([_Fixed(token)]))
+    engine = SyncEngine(config, Credentials([MutableToken(token)]))
     await engine.start()
     try:
         await async_wait_until(lambda: engine.status.state == State.SYNCED, what="start-up")
@@ -173,11 +173,3 @@ async def test_a_passing_403_clears_by_itself_and_fetch_head_stays_the_users(
     finally:
         await engine.stop(5)
     assert fetch_head.read_bytes() == before
-
-
-class _Fixed:
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def token(self) -> str:
-        return self.value
