@@ -47,6 +47,7 @@ _SCAN_FLAGS = (
     | DiffOption.UPDATE_INDEX
 )
 _MESSAGE_PATHS = 3
+_READ_ATTEMPTS = 3  # reads of a file that changes while it is hashed, before waiting for it
 
 
 @dataclass(frozen=True)
@@ -178,14 +179,22 @@ class Snapshotter:
         if secret is not None:
             self.skipped[relpath] = secret
             return
-        before = self.index[relpath].id if tracked else None
+        previous = self.index[relpath] if tracked else None
+        before = previous.id if previous is not None else None
         if not tracked:  # a file or link where a folder was: the folder's entries go
             count = len(self.index)
             self.index.remove_directory(relpath)
             if len(self.index) != count:
                 self._staged.append(("D", f"{relpath}/"))
         try:
-            self.index.add(relpath)
+            if not self._add_whole(relpath, full, st):
+                # Still being written after a few tries: keep what the index had. The write
+                # in progress brings another change event, and the next snapshot takes it.
+                if previous is not None:
+                    self.index.add(previous)
+                elif relpath in self.index:
+                    self.index.remove(relpath)
+                return
         except (pygit2.GitError, ValueError) as exc:
             self.skipped[relpath] = f"cannot be stored in git: {exc}"
             return
@@ -203,6 +212,21 @@ class Snapshotter:
             self._staged.append(("A", relpath))
         elif before != self.index[relpath].id:
             self._staged.append(("M", relpath))
+
+    def _add_whole(self, relpath: str, full: Path, st: os.stat_result) -> bool:
+        """Add `relpath` to the index; False if it kept changing while it was read (a file
+        rewritten while it is hashed would otherwise be committed torn)."""
+        for _ in range(_READ_ATTEMPTS):
+            self.index.add(relpath)
+            after = full.lstat()
+            if (after.st_size, after.st_mtime_ns, after.st_ino) == (
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_ino,
+            ):
+                return True
+            st = after
+        return False
 
     @staticmethod
     def _secret_in(path: Path) -> str | None:

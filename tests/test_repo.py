@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pygit2
@@ -325,3 +327,44 @@ def test_a_folder_replaced_by_a_link_outside_is_stored_as_the_link(
     assert git(workspace, "cat-file", "-t", f"{tip}:data") == "blob"  # a link, not a tree
     assert show(workspace, tip, "data") == str(outside).encode()
     assert "SECRET" not in git(workspace, "log", "-p", "refs/heads/b")
+
+
+def test_a_file_rewritten_while_it_is_read_is_never_committed_torn(workspace: Path) -> None:
+    """Another process keeps rewriting a 16 MB file in place, all 'A' then all 'B', in
+    64 kB writes, while snapshots are taken: no version committed mixes the two."""
+    path = workspace / "results.bin"
+    size = 16 * 1024 * 1024
+    path.write_bytes(b"A" * size)
+    repo = LocalSession(workspace, "b")
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _REWRITER, str(path), str(size)], stdin=subprocess.PIPE
+    )
+    try:
+        commits = [repo.snapshot(["results.bin"]) for _ in range(20)]
+    finally:
+        writer.kill()
+        writer.wait()
+    made = [c.commit for c in commits if c is not None]
+    settled = repo.snapshot(["results.bin"])  # the writer has stopped: the file is whole
+    assert settled is not None or made
+    tip = git(workspace, "rev-parse", "refs/heads/b")
+    assert show(workspace, tip, "results.bin") == path.read_bytes()
+    for commit in made:
+        blob = show(workspace, commit, "results.bin") or b""
+        # a state the file had (whole, or cut short by the writer), never parts of two
+        # versions read across a rewrite
+        assert not (b"A" in blob and b"B" in blob), f"torn: {blob.count(b'A')} A + B"
+
+
+# Rewrites the file in place (no truncation: each pass overwrites the other letter's bytes).
+_REWRITER = """
+import os, sys
+path, size = sys.argv[1], int(sys.argv[2])
+letter = b"B"
+fd = os.open(path, os.O_WRONLY)
+while True:
+    os.lseek(fd, 0, 0)
+    for _ in range(size // 65536):
+        os.write(fd, letter * 65536)
+    letter = b"A" if letter == b"B" else b"B"
+"""
