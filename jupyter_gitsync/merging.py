@@ -15,6 +15,8 @@ import pygit2
 from . import notebooks
 from .repository import SIGNATURE_EMAIL, SIGNATURE_NAME, SyncRepository
 
+_DISPLACED_SEARCH_DEPTH = 200  # commits walked back through a fast-forward
+
 
 @dataclass(frozen=True)
 class Merged:
@@ -24,8 +26,16 @@ class Merged:
     conflicts: list[str]
 
 
-def merge_snapshots(repo: SyncRepository, ours: pygit2.Oid, theirs: pygit2.Oid) -> Merged:
-    """Three-way merge two snapshots into a commit on top of both.
+RESCUE_TRAILER = "Gitsync-Rescue"
+KEPT_PREFIX = "Kept this workspace's version of: "
+
+
+def merge_snapshots(
+    repo: SyncRepository, ours: pygit2.Oid, theirs: pygit2.Oid, rescue: str = ""
+) -> Merged:
+    """Three-way merge two snapshots into a commit on top of both. Where both changed a file
+    the message names it and `rescue`, the branch the caller keeps `theirs` on, so that the
+    session whose version was displaced can be told when it takes this merge in.
 
     With no merge base in a shallow history, the remote snapshot's recorded base commit stands
     in, so a shallow clone never turns into a false conflict.
@@ -53,7 +63,9 @@ def merge_snapshots(repo: SyncRepository, ours: pygit2.Oid, theirs: pygit2.Oid) 
     tree = index.write_tree(git)
     message = f"Merge the remote's snapshots of {repo.branch}\n"
     if conflicts:
-        message += f"\nKept this workspace's version of: {', '.join(sorted(conflicts))}\n"
+        message += f"\n{KEPT_PREFIX}{', '.join(sorted(conflicts))}\n"
+        if rescue:
+            message += f"\n{RESCUE_TRAILER}: {rescue}\n"
     committer = pygit2.Signature(SIGNATURE_NAME, SIGNATURE_EMAIL)
     author = pygit2.Signature(*repo.author())
     commit = git.create_commit(None, author, committer, message, tree, [ours, theirs])
@@ -118,3 +130,35 @@ def rescue_branch_name(branch: str, commit: pygit2.Oid) -> str:
     means one commit: two sessions rescuing in the same second never collide."""
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     return f"{branch}-rescue-{stamp}-{str(commit)[:8]}"
+
+
+def displaced_by_merges(
+    repo: SyncRepository, mine: pygit2.Oid, incoming: pygit2.Oid, final: pygit2.Oid
+) -> tuple[list[str], str | None]:
+    """Files whose version from `mine` another session's merge on `incoming` replaced, and
+    that still differ in `final` (what this workspace takes: `incoming` itself, or its merge
+    with `mine`); and the rescue branch that merge kept `mine`'s side on."""
+    git = repo.repo
+    paths: list[str] = []
+    rescue = None
+    commit = git[incoming].peel(pygit2.Commit)
+    for _ in range(_DISPLACED_SEARCH_DEPTH):
+        if repo.is_ancestor(commit.id, mine) or not commit.parent_ids:
+            break  # back in this workspace's own history
+        if len(commit.parent_ids) == 2 and repo.is_ancestor(commit.parent_ids[1], mine):
+            text = commit.raw_message.decode("utf-8", "replace")
+            for line in text.splitlines():
+                if line.startswith(KEPT_PREFIX):
+                    paths.extend(p for p in line.removeprefix(KEPT_PREFIX).split(", ") if p)
+                elif line.startswith(f"{RESCUE_TRAILER}: "):
+                    rescue = rescue or line.partition(": ")[2].strip()
+        commit = git[commit.parent_ids[0]].peel(pygit2.Commit)
+    still = [p for p in sorted(set(paths)) if _blob_at(git, mine, p) != _blob_at(git, final, p)]
+    return still, rescue if still else None
+
+
+def _blob_at(git: pygit2.Repository, commit: pygit2.Oid, path: str) -> pygit2.Oid | None:
+    try:
+        return git[commit].peel(pygit2.Tree)[path].id
+    except KeyError:
+        return None

@@ -22,7 +22,7 @@ from pygit2 import Oid
 
 from . import filters, inbound
 from .errors import ConfigError
-from .merging import merge_snapshots, rescue_branch_name
+from .merging import displaced_by_merges, merge_snapshots, rescue_branch_name
 from .repository import (
     FETCHED_PREFIX,
     Progress,
@@ -59,12 +59,9 @@ class RestoreResult:
     def keep_local(self, paths: dict[str, str], rescue: str) -> None:
         """Local files that were never synced were kept where the remote has something else;
         its side is on the branch `rescue`."""
-        listed = ", ".join(sorted(paths)[:5])
-        more = len(paths) - 5
         self.add_note(
-            f"Your local {listed}"
-            + (f" (+{more} more)" if more > 0 else "")
-            + f" (never synced) kept; the remote's versions are on the branch {rescue}."
+            f"Your local {_listed(sorted(paths))} (never synced) kept; the remote's versions"
+            f" are on the branch {rescue}."
         )
         self.conflicts = sorted({*self.conflicts, *paths})
         self.rescue_branch = rescue
@@ -154,6 +151,13 @@ def take_in(
         return RestoreResult("up-to-date", "The workspace already has the latest snapshot.")
     if repo.is_ancestor(local_tip, remote_tip):
         result = RestoreResult("fast-forward", "Restored the newer snapshot from the remote.")
+        displaced, rescue = displaced_by_merges(repo, local_tip, remote_tip, remote_tip)
+        if displaced:
+            result.message = (
+                f"Another session saved {_listed(displaced)} at the same time, and its version"
+                f" is here now; yours is on the branch {rescue}."
+            )
+            result.conflicts, result.rescue_branch = displaced, rescue
         _take(repo, snaps, remote_tip, progress, result)
         return result
     return _merge(repo, snaps, local_tip, remote_tip, progress)
@@ -203,21 +207,27 @@ def _merge(
     remote_tip: Oid,
     progress: Progress | None,
 ) -> RestoreResult:
-    merged = merge_snapshots(repo, local_tip, remote_tip)
+    rescue = rescue_branch_name(repo.branch, remote_tip)
+    merged = merge_snapshots(repo, local_tip, remote_tip, rescue)
     if merged.conflicts:
-        rescue = rescue_branch_name(repo.branch, remote_tip)
         repo.create_rescue_branch(rescue, remote_tip)
-        listed = ", ".join(merged.conflicts[:5])
-        more = len(merged.conflicts) - 5
         message = (
-            f"This workspace and the remote both changed {listed}"
-            + (f" (+{more} more)" if more > 0 else "")
-            + f". Your files were kept; the remote's versions are on the branch {rescue}."
+            f"This workspace and the remote both changed {_listed(merged.conflicts)}."
+            f" Your files were kept; the remote's versions are on the branch {rescue}."
         )
         result = RestoreResult("conflict", message, conflicts=merged.conflicts)
         result.rescue_branch = rescue
     else:
         result = RestoreResult("merged", "Merged the remote's snapshot with your local changes.")
+    displaced, earlier_rescue = displaced_by_merges(repo, local_tip, remote_tip, merged.commit)
+    displaced = [path for path in displaced if path not in merged.conflicts]
+    if displaced:
+        result.add_note(
+            f"Another session saved {_listed(displaced)} at the same time, and its version is"
+            f" here now; yours is on the branch {earlier_rescue}."
+        )
+        result.conflicts = sorted({*result.conflicts, *displaced})
+        result.rescue_branch = result.rescue_branch or earlier_rescue
     _take(repo, snaps, merged.commit, progress, result)
     result.snapshot = str(merged.commit)
     return result
@@ -337,3 +347,9 @@ def _iso_time(unix_seconds: int | None) -> str | None:
         return dt.datetime.fromtimestamp(unix_seconds, dt.timezone.utc).isoformat()
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def _listed(paths: list[str], shown: int = 5) -> str:
+    """'a, b, c (+2 more)' for a message."""
+    more = len(paths) - shown
+    return ", ".join(paths[:shown]) + (f" (+{more} more)" if more > 0 else "")

@@ -413,3 +413,63 @@ def test_a_home_directory_with_only_tool_droppings_counts_as_empty(
     listed = git(home, "ls-tree", "-r", "--name-only", tip).splitlines()
     assert "new.txt" in listed
     assert not any(p.startswith((".npm", ".bash_history", "dask-scratch")) for p in listed)
+
+
+def test_the_session_whose_version_was_displaced_is_told(
+    tmp_path: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+) -> None:
+    """A and B edit the same file; A pushes first, B's merge keeps B's version and puts A's
+    on a rescue branch. When A takes that merge in, A is told too, and where its version is."""
+    a = LocalSession(clone_into(tmp_path / "a"), BRANCH)
+    b = LocalSession(clone_into(tmp_path / "b"), BRANCH)
+    (a.workspace / "README.md").write_text("A's version\n")
+    a.snapshot(None)
+    a.push(remote_url, lambda: token)
+    (b.workspace / "README.md").write_text("B's version\n")
+    b.snapshot(None)
+    merged = b.restore(remote_url, lambda: token)
+    assert merged.conflicts == ["README.md"] and merged.rescue_branch is not None
+    b.push(remote_url, lambda: token)
+
+    told = a.restore(remote_url, lambda: token)
+    assert told.case == "fast-forward"
+    assert told.conflicts == ["README.md"]
+    assert told.rescue_branch == merged.rescue_branch
+    assert "Another session saved README.md" in told.message
+    assert merged.rescue_branch in told.message
+    assert (a.workspace / "README.md").read_text() == "B's version\n"
+    rescue = f"refs/heads/{merged.rescue_branch}"
+    assert show(git_server.repo_path(remote), rescue, "README.md") == b"A's version\n"
+    assert told.notice() is not None
+
+
+def test_the_displaced_session_is_told_also_when_it_has_saved_again(
+    tmp_path: Path,
+    clone_into: Callable[[Path], Path],
+    remote_url: str,
+    token: str,
+) -> None:
+    """As above, but A saved another file meanwhile: A's push is refused, A merges, and the
+    message still says that B's version of README.md replaced A's, and where A's is."""
+    a = LocalSession(clone_into(tmp_path / "a"), BRANCH)
+    b = LocalSession(clone_into(tmp_path / "b"), BRANCH)
+    (a.workspace / "README.md").write_text("A's version\n")
+    a.snapshot(None)
+    a.push(remote_url, lambda: token)
+    (b.workspace / "README.md").write_text("B's version\n")
+    b.snapshot(None)
+    merged = b.restore(remote_url, lambda: token)
+    b.push(remote_url, lambda: token)
+    (a.workspace / "other.txt").write_text("A saved something else\n")
+    a.snapshot(None)
+    told = a.restore(remote_url, lambda: token)
+    assert told.case == "merged"
+    assert told.conflicts == ["README.md"] and told.rescue_branch == merged.rescue_branch
+    assert "Another session saved README.md" in told.message
+    assert (a.workspace / "README.md").read_text() == "B's version\n"
+    assert (a.workspace / "other.txt").exists()
