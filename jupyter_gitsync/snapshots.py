@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ _SCAN_FLAGS = (
 )
 _MESSAGE_PATHS = 3
 _READ_ATTEMPTS = 3  # reads of a file that changes while it is hashed, before waiting for it
+_UNREADABLE_RETRIES = 100  # full-scan retries, each setting one unreadable file aside
 
 
 @dataclass(frozen=True)
@@ -110,13 +112,45 @@ class Snapshotter:
         return index
 
     def scan(self) -> set[str]:
-        """Paths that differ between the sync index and the workspace, using the stat cache."""
-        diff = self.index.diff_to_workdir(flags=_SCAN_FLAGS)
-        changed: set[str] = set()
+        """Paths that differ between the sync index and the workspace, using the stat cache.
+
+        libgit2 gives up the whole scan at the first tracked file it cannot read (mode 000,
+        another user's file): such a file is set aside for the scan (reported as a change, so
+        that staging lists it as unreadable and keeps what the index has) and the scan runs
+        again, so that one unreadable file never stops the others from being saved.
+        """
+        set_aside: dict[str, pygit2.IndexEntry] = {}
+        try:
+            for _ in range(_UNREADABLE_RETRIES):
+                try:
+                    diff = self.index.diff_to_workdir(flags=_SCAN_FLAGS)
+                    break
+                except pygit2.GitError as exc:
+                    path = self._unreadable_in(str(exc))
+                    if path is None or path in set_aside or path not in self.index:
+                        raise
+                    set_aside[path] = self.index[path]
+                    self.index.remove(path)
+            else:
+                raise WorkspaceError("Too many files here cannot be read.")
+        finally:
+            for entry in set_aside.values():
+                self.index.add(entry)
+        changed: set[str] = set(set_aside)
         for delta in diff.deltas:
             changed.add(delta.old_file.path)
             changed.add(delta.new_file.path)
         return changed
+
+    def _unreadable_in(self, message: str) -> str | None:
+        """The workspace path named in a libgit2 error about a file it could not open."""
+        if "permission denied" not in message.lower():
+            return None
+        root = f"{self.repo.workspace}/"
+        for quoted in re.findall(r"'([^']+)'", message):
+            if isinstance(quoted, str) and quoted.startswith(root):
+                return quoted.removeprefix(root)
+        return None
 
     def snapshot(self, paths: Iterable[str] | None) -> Snapshot | None:
         """Stage `paths` (None: scan the whole workspace) and commit if the tree changed."""
@@ -196,10 +230,18 @@ class Snapshotter:
                     self.index.remove(relpath)
                 return
         except (pygit2.GitError, ValueError) as exc:
-            self.skipped[relpath] = f"cannot be stored in git: {exc}"
+            unreadable = "permission denied" in str(exc).lower()
+            why = (
+                "cannot be read: permission denied"
+                if unreadable
+                else f"cannot be stored in git: {exc}"
+            )
+            self.skipped[relpath] = why
             return
         except PermissionError:
             self.skipped[relpath] = "cannot be read: permission denied"
+            if previous is not None and relpath not in self.index:
+                self.index.add(previous)  # the last version read stays in the snapshots
             return
         except FileNotFoundError:
             self._unstage(relpath)

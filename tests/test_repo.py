@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pygit2
@@ -368,3 +370,62 @@ while True:
         os.write(fd, letter * 65536)
     letter = b"A" if letter == b"B" else b"B"
 """
+
+
+_UNREADABLE = """
+import json, os, subprocess, sys
+from pathlib import Path
+from tests.helpers import LocalSession
+ws = Path(sys.argv[1])
+subprocess.run(["git", "init", "-q", str(ws)], check=True)
+(ws / "a.txt").write_text("a")
+(ws / "locked.txt").write_text("readable once")
+session = LocalSession(ws, "b")
+session.snapshot(None)
+os.chmod(ws / "locked.txt", 0)
+os.utime(ws / "locked.txt", None)  # changed since the last snapshot: it must be read
+(ws / "b.txt").write_text("b")
+first = session.snapshot(None)
+(ws / "c.txt").write_text("c")
+second = session.snapshot(None)  # the next full scan goes on too
+tip = session.repo.tip()
+tree = session.repo.repo[tip].peel(__import__("pygit2").Tree)
+print(json.dumps({
+    "saved": [first is not None, second is not None],
+    "tree": sorted(e.name for e in tree),
+    "skipped": session.skipped,
+}))
+"""
+
+
+def test_an_unreadable_file_never_stops_the_others(tmp_path: Path) -> None:
+    """A tracked file made unreadable (mode 000) for the user the server runs as: libgit2's
+    full scan gives up on it; the others are still saved, scan after scan, and its last
+    readable version stays in the snapshots. Runs as an unprivileged user (root reads
+    everything)."""
+    runner: list[str] = []
+    workspace = Path(tempfile.mkdtemp(dir="/tmp", prefix="gitsync-unreadable-"))
+    try:
+        if os.geteuid() == 0:
+            setpriv = shutil.which("setpriv")
+            if setpriv is None:
+                pytest.skip("needs setpriv (util-linux) to run as an unprivileged user")
+            workspace.chmod(0o755)
+            os.chown(workspace, 65534, 65534)
+            runner = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+        out = subprocess.run(
+            [*runner, sys.executable, "-c", _UNREADABLE, str(workspace)],
+            cwd=Path(__file__).resolve().parent.parent,
+            env={**os.environ, "HOME": str(workspace), "GIT_CONFIG_NOSYSTEM": "1"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        facts = json.loads(out.stdout.strip().splitlines()[-1])
+        assert facts["saved"] == [True, True]
+        assert facts["tree"] == ["a.txt", "b.txt", "c.txt", "locked.txt"]
+        assert facts["skipped"] == {"locked.txt": "cannot be read: permission denied"}
+    finally:
+        subprocess.run(["chmod", "-R", "u+rwX", str(workspace)], check=False)
+        shutil.rmtree(workspace, ignore_errors=True)
