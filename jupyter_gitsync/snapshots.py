@@ -197,62 +197,64 @@ class Snapshotter:
         if stat.S_ISDIR(st.st_mode):
             self._stage_tree(relpath)
             return
-        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
-            self.skipped[relpath] = "not a regular file (a pipe, a socket or a device)"
-            return
         tracked = relpath in self.index
         if not tracked and self.git.path_is_ignored(relpath):
             return
-        if stat.S_ISREG(st.st_mode) and filters.too_large(st.st_size, self.max_file_size_bytes):
-            limit_mb = self.max_file_size_bytes / 1e6
-            self.skipped[relpath] = f"larger than {limit_mb:g} MB"
+        why = self._why_not_synced(relpath, full, st, tracked)
+        if why is not None:
+            self.skipped[relpath] = why
             return
+        self._add(relpath, full, st)
+
+    def _why_not_synced(
+        self, relpath: str, full: Path, st: os.stat_result, tracked: bool
+    ) -> str | None:
+        """The staging policy for one file: what kind, how large, whether it holds a secret."""
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+            return "not a regular file (a pipe, a socket or a device)"
+        if stat.S_ISREG(st.st_mode) and filters.too_large(st.st_size, self.max_file_size_bytes):
+            return f"larger than {self.max_file_size_bytes / 1e6:g} MB"
         secret = filters.secret_file_reason(relpath) if not tracked else None
         if secret is None and stat.S_ISREG(st.st_mode):
             secret = self._secret_in(full)
-        if secret is not None:
-            self.skipped[relpath] = secret
-            return
-        previous = self.index[relpath] if tracked else None
-        before = previous.id if previous is not None else None
-        if not tracked:  # a file or link where a folder was: the folder's entries go
+        return secret
+
+    def _add(self, relpath: str, full: Path, st: os.stat_result) -> None:
+        """Stage a file or link the policy allows; record it for the commit message."""
+        previous = self.index[relpath] if relpath in self.index else None  # noqa: SIM401 (Index has no get)
+        if previous is None:  # a file or link where a folder was: the folder's entries go
             count = len(self.index)
             self.index.remove_directory(relpath)
             if len(self.index) != count:
                 self._staged.append(("D", f"{relpath}/"))
         try:
-            if not self._add_whole(relpath, full, st):
-                # Still being written after a few tries: keep what the index had. The write
-                # in progress brings another change event, and the next snapshot takes it.
-                if previous is not None:
-                    self.index.add(previous)
-                elif relpath in self.index:
-                    self.index.remove(relpath)
-                return
-        except (pygit2.GitError, ValueError) as exc:
-            unreadable = "permission denied" in str(exc).lower()
-            why = (
+            whole = self._add_whole(relpath, full, st)
+        except (pygit2.GitError, ValueError, PermissionError) as exc:
+            unreadable = isinstance(exc, PermissionError) or "permission denied" in str(exc).lower()
+            self.skipped[relpath] = (
                 "cannot be read: permission denied"
                 if unreadable
                 else f"cannot be stored in git: {exc}"
             )
-            self.skipped[relpath] = why
-            return
-        except PermissionError:
-            self.skipped[relpath] = "cannot be read: permission denied"
-            if previous is not None and relpath not in self.index:
-                self.index.add(previous)  # the last version read stays in the snapshots
-            return
+            whole = False
         except FileNotFoundError:
             self._unstage(relpath)
+            return
+        if not whole:
+            # Unreadable, or still being written after a few reads: the index keeps what it
+            # had (a write in progress brings another change event; the next snapshot takes it).
+            if previous is not None:
+                self.index.add(previous)
+            elif relpath in self.index:
+                self.index.remove(relpath)
             return
         self.skipped.pop(relpath, None)
         if self.withheld.pop(relpath, None) is not None:  # the user's own file took its place
             self._save_withheld()
         self.bytes_since_pack += st.st_size
-        if before is None:
+        if previous is None:
             self._staged.append(("A", relpath))
-        elif before != self.index[relpath].id:
+        elif previous.id != self.index[relpath].id:
             self._staged.append(("M", relpath))
 
     def _add_whole(self, relpath: str, full: Path, st: os.stat_result) -> bool:
