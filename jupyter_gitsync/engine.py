@@ -38,7 +38,7 @@ from .snapshots import Snapshotter
 from .state import Phase, State, StateTracker, Status
 from .transport import Transport, configure_timeouts
 from .watcher import ChangeSet, Watcher
-from .workers import NetworkLane, Watch, Worker
+from .workers import NetworkLane, Worker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -382,11 +382,7 @@ class SyncEngine:
     async def _job_branches(self) -> list[dict[str, Any]]:
         assert self._transport is not None and self._repo is not None
         transport, url, current = self._transport, self._target()[0], self._repo.branch
-
-        def listing(watch: Watch) -> list[dict[str, Any]]:
-            return restore.list_branches(transport, url, self._token, current, watch)
-
-        return await self._network(listing)
+        return await self._network(restore.list_branches, transport, url, self._token, current)
 
     async def _job_resume(self, branch: str) -> dict[str, Any]:
         assert self._repo is not None and self._snaps is not None and self._transport is not None
@@ -404,8 +400,7 @@ class SyncEngine:
                 await self._net.call(transport.forget, fetched.local_ref)  # served its purpose
         await self._checked_out()
         self._gate = self._target()  # what was just checked out is that branch's snapshot
-        self._publish_target()
-        await self._refresh()
+        self._publish_target()  # heads were read by the snapshot after the checkout
         return {"message": result.message, "branch": result.branch, **self.status_json()}
 
     async def _save_everything(self) -> None:
@@ -517,8 +512,9 @@ class SyncEngine:
         if fetched is not None and not fetched.is_sync_branch:
             await self._net.call(transport.forget, fetched.local_ref)  # served its purpose
         if result.case not in restore.NOTHING_NEW:
-            await self._checked_out()
-        await self._refresh()
+            await self._checked_out()  # snapshots, and reads the heads
+        else:
+            await self._refresh()
         return result
 
     async def _checked_out(self) -> None:
@@ -573,7 +569,6 @@ class SyncEngine:
         for ref in list(repo.rescue_refs):
             if ref in sent:
                 repo.rescue_refs.remove(ref)
-        await self._refresh()
         return sent
 
     async def _diverged(self) -> None:

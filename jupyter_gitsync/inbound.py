@@ -10,7 +10,7 @@ a leaked token elsewhere) chooses that tree. Never written from it:
   inflates to gigabytes is never inflated;
 - submodule links (nothing to write, and nothing we would push).
 
-Local files the sync never owned win every collision (`local_collisions`): the remote's side
+Local files the sync never owned win every collision (`Screened.kept`): the remote's side
 goes to a rescue branch instead.
 
 Withheld paths keep their place in the sync index and in the snapshots made here, as the
@@ -24,6 +24,8 @@ Blocking; runs on the engine's git thread.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
 import pygit2
 from pygit2.enums import FileMode
@@ -48,6 +50,15 @@ def withheld_reason(
     return None
 
 
+@dataclass(frozen=True)
+class Screened:
+    """What of a remote tree may not be written here: `withheld` (untrusted, see the module
+    docstring) and `kept` (a local file the sync never owned is in the way), path -> why."""
+
+    withheld: dict[str, str]
+    kept: dict[str, str]
+
+
 def screen(
     repo: SyncRepository,
     baseline: pygit2.Index,
@@ -55,16 +66,19 @@ def screen(
     excludes: tuple[str, ...],
     max_file_size_bytes: int,
     already: dict[str, str],
-) -> dict[str, str]:
-    """The paths of `commit`'s tree that must not be written here, with the reason for each.
-    A blob this workspace already holds (same path and id in `baseline`) is not looked up
-    again; one withheld before (`already`) stays withheld."""
+) -> Screened:
+    """Screen `commit`'s tree against this workspace (`baseline`, the sync index, is what the
+    sync owns here), in one pass over the tree. A blob this workspace already holds (same
+    path and id) is not looked up again; one withheld before (`already`) stays withheld."""
     git = repo.repo
     index = pygit2.Index()
     index.read_tree(git[commit].peel(pygit2.Tree))
     withheld: dict[str, str] = {}
+    kept: dict[str, str] = {}
+    collisions = _Collisions(repo.workspace)
     for entry in index:
-        known = entry.path in baseline and baseline[entry.path].id == entry.id
+        tracked = entry.path in baseline
+        known = tracked and baseline[entry.path].id == entry.id
         if known and entry.path in already:
             withheld[entry.path] = already[entry.path]
             continue
@@ -74,36 +88,32 @@ def screen(
         reason = withheld_reason(entry.path, entry.mode, size, excludes, max_file_size_bytes)
         if reason is not None:
             withheld[entry.path] = reason
-    return withheld
+        elif not tracked:
+            collision = collisions.at(entry.path)
+            if collision is not None:
+                kept[entry.path] = collision
+    return Screened(withheld, kept)
 
 
-def local_collisions(
-    repo: SyncRepository, baseline: pygit2.Index, commit: pygit2.Oid
-) -> dict[str, str]:
-    """Paths of `commit`'s tree where this workspace has something the sync never owned: a
-    file or folder at that path, or a file where the remote has a folder. Not in `baseline`
-    means never synced (untracked, ignored or excluded here); such local files always win."""
-    index = pygit2.Index()
-    index.read_tree(repo.repo[commit].peel(pygit2.Tree))
-    root = repo.workspace
-    kept: dict[str, str] = {}
-    blocked_dirs: dict[str, bool] = {}  # parent folder -> a non-folder is there locally
-    for entry in index:
-        path = entry.path
-        if path in baseline:
-            continue
-        if os.path.lexists(root / path):
-            kept[path] = "kept: a local file that was never synced is there"
-            continue
+class _Collisions:
+    """Local files the sync never owned, in the way of a path from the remote: a file or
+    folder at that path, or a file where the remote has a folder. They always win."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._blocked: dict[str, bool] = {}  # parent folder -> a non-folder is there locally
+
+    def at(self, path: str) -> str | None:
+        if os.path.lexists(self._root / path):
+            return "kept: a local file that was never synced is there"
         parent = os.path.dirname(path)
         while parent:
-            if parent not in blocked_dirs:
-                full = root / parent
-                blocked_dirs[parent] = os.path.lexists(full) and not (
+            if parent not in self._blocked:
+                full = self._root / parent
+                self._blocked[parent] = os.path.lexists(full) and not (
                     full.is_dir() and not full.is_symlink()
                 )
-            if blocked_dirs[parent]:
-                kept[path] = f"kept: a local file {parent} is where the remote has a folder"
-                break
+            if self._blocked[parent]:
+                return f"kept: a local file {parent} is where the remote has a folder"
             parent = os.path.dirname(parent)
-    return kept
+        return None

@@ -182,11 +182,10 @@ def _take(
     `keep_branch`: the sync branch moves to `commit` (a plain branch's commit is only checked
     out, unless something was withheld: then the sync branch starts there).
     """
-    withheld = inbound.screen(
+    screened = inbound.screen(
         repo, snaps.index, commit, snaps.excludes, snaps.max_file_size_bytes, snaps.withheld
     )
-    collisions = inbound.local_collisions(repo, snaps.index, commit)
-    kept = {path: why for path, why in collisions.items() if path not in withheld}
+    withheld, kept = screened.withheld, screened.kept
     if kept:
         rescue = result.rescue_branch or rescue_branch_name(repo.branch, commit)
         if result.rescue_branch is None:

@@ -394,11 +394,11 @@ class Snapshotter:
             target = self._tree_without(commit, skipped)
         self.checkout(target, progress)
         if withheld:
-            remote = pygit2.Index()
-            remote.read_tree(self.git[commit].peel(pygit2.Tree))
+            tree = self.git[commit].peel(pygit2.Tree)
             for path, reason in withheld.items():
                 if not os.path.lexists(self.repo.workspace / path):
-                    self.index.add(remote[path])
+                    entry = tree[path]
+                    self.index.add(pygit2.IndexEntry(path, entry.id, entry.filemode))
                     self.withheld[path] = reason
             self.index.write()
             self._save_withheld()
