@@ -44,8 +44,9 @@ def _kernel_and_terminal(parent: psutil.Process) -> dict[int, str] | None:
 
 
 def _kernel_and_terminal_in(commands: list[str]) -> bool:
+    """A kernel, and a shell (the terminal runs `$SHELL -l`, or `sh -l` when SHELL is unset)."""
     kernel = any("ipykernel" in c for c in commands)
-    shell = any("bash" in c or c.endswith("sh") for c in commands)
+    shell = any(c.split(" ")[0].lstrip("-").endswith("sh") for c in commands if c)
     return kernel and shell
 
 
