@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -22,12 +23,14 @@ import os
 import random
 import secrets
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1093,4 +1096,814 @@ async def test_a_token_in_a_notebook_never_reaches_the_remote(
         assert leaked.encode() not in where
     assert leaked not in json.dumps(events)
     assert leaked not in caplog.text
+    assert report.saves_found == report.saves_made
+
+
+# -- 8. offline at start, with an earlier session's snapshots on the remote -------------------
+
+FAST_RETRIES: dict[str, Any] = {
+    "commit_delay_seconds": 0.05,
+    "retry_initial_seconds": 0.05,
+    "retry_max_seconds": 0.4,
+}
+
+
+def started_on(engine: SyncEngine, bare: Path, branch: str) -> bool:
+    """`settled_or_nothing` for a branch other than ENGINE_BRANCH."""
+    status = engine.status
+    if status.state != State.SYNCED:
+        return False
+    return status.head is None or settled(engine, bare, branch)
+
+
+def is_ancestor(repo: Path, ancestor: str, commit: str) -> bool:
+    out = subprocess.run(
+        ["git", "-C", str(repo), "merge-base", "--is-ancestor", ancestor, commit],
+        capture_output=True,
+    )
+    return out.returncode == 0
+
+
+def holds(tree: dict[str, str], expected: dict[str, str]) -> int:
+    """How many of `expected`'s paths `tree` holds with the same blob."""
+    return sum(1 for path, blob in expected.items() if tree.get(path) == blob)
+
+
+def blobs_of(contents: dict[str, bytes]) -> dict[str, str]:
+    """path -> blob id."""
+    return dict(zip(contents, blob_ids(list(contents.values())), strict=True))
+
+
+def has_at(repo: Path, ref: str | None, expected: dict[str, str]) -> bool:
+    """Whether `ref` exists in `repo` and its tree holds all of `expected`."""
+    return ref is not None and holds(tree_blobs(repo, ref), expected) == len(expected)
+
+
+def write(root: Path, path: str, content: bytes) -> None:
+    target = root / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+
+
+class OfflineStart:
+    """One trial of test_offline_at_start_keeps_the_earlier_session."""
+
+    def __init__(
+        self,
+        trial: int,
+        rng: random.Random,
+        tmp_path: Path,
+        git_server: GitHTTPServer,
+        bare: Path,
+        report: Reporter,
+    ) -> None:
+        self.trial = trial
+        self.rng = rng
+        self.tmp = tmp_path
+        self.server = git_server
+        self.bare = bare
+        self.report = report
+        self.branch = f"gitsync/offline-start-{trial}"
+        self.kind = "clone" if trial % 2 == 0 else "empty"
+        self.down = "503" if (trial // 2 + trial) % 2 == 0 else "stopped"
+        self.tips_seen: set[str] = set()
+        self.problems: list[str] = []
+
+    @property
+    def ref(self) -> str:
+        return f"refs/heads/{self.branch}"
+
+    def fail(self, what: str) -> None:
+        self.problems.append(f"trial {self.trial} ({self.kind}/{self.down}): {what}")
+
+    def remote_down(self) -> None:
+        if self.down == "503":
+            self.server.fail_status = 503
+        else:
+            self.server.stop()
+
+    def remote_up(self) -> None:
+        self.server.fail_status = None
+        self.server.start()
+
+    async def earlier_session(
+        self, start_engine: Callable[..., Any], clone_into: Callable[[Path], Path]
+    ) -> tuple[str, dict[str, str]]:
+        """A clone whose engine syncs a changed README and a few new files, then stops: the
+        remote tip it left, and that tip's files."""
+        root = clone_into(self.tmp / f"earlier{self.trial}")
+        engine, _ = await start_engine(root, branch=self.branch, **FAST_RETRIES)
+        await async_wait_until(lambda: engine.status.state == State.SYNCED, what="start")
+        write(root, "README.md", f"# Project, trial {self.trial}\n".encode())
+        for i in range(self.rng.randint(3, 6)):
+            stamp = f"earlier {self.trial}/{i} {secrets.token_hex(4)}\n"
+            write(root, f"earlier/e{i}.txt", stamp.encode())
+        await async_wait_until(
+            lambda: (
+                settled(engine, self.bare, self.branch)
+                and tree_blobs(self.bare, self.ref) == blobs_of(files(root))
+            ),
+            what="the earlier session to sync",
+        )
+        await engine.stop(10)
+        tip = ref_or_none(self.bare, self.ref)
+        assert tip is not None
+        return tip, tree_blobs(self.bare, tip)
+
+    async def edit_offline(self, engine: SyncEngine, root: Path) -> dict[str, bytes]:
+        """Random saves while the remote is down; now and then wait for one's snapshot.
+        Returns the last save of each path, once all are snapshotted locally."""
+        paths = [f"offline/o{i}.txt" for i in range(4)] + ["notes.md", "earlier/mine.txt"]
+        last: dict[str, bytes] = {}
+        heads: set[str] = set()
+
+        def snapshotted(expected: dict[str, str]) -> bool:
+            status = engine.status
+            if status.head is None or not has_at(root, status.head, expected):
+                return False
+            heads.add(status.head)
+            return True
+
+        for k in range(self.rng.randint(6, 12)):
+            path = self.rng.choice(paths)
+            content = f"offline {self.trial} save {k} {secrets.token_hex(1 + k % 7)}\n".encode()
+            write(root, path, content)
+            last[path] = content
+            if self.rng.random() < 0.5:
+                await async_wait_until(
+                    functools.partial(snapshotted, {path: blob_id(content)}),
+                    what=f"offline save {k} snapshotted locally",
+                )
+            else:
+                await asyncio.sleep(self.rng.uniform(0, 0.1))  # the interleaving under test
+        expected = blobs_of(last)
+        await async_wait_until(
+            lambda: (
+                snapshotted(expected)
+                and engine.status.pending_count == 0
+                and engine.status.state == State.OFFLINE
+            ),
+            what="every offline save snapshotted locally",
+        )
+        self.report.extra["offline_heads_seen"].append(len(heads))
+        return last
+
+    def recovered(self, engine: SyncEngine) -> bool:
+        tip = ref_or_none(self.bare, self.ref)
+        if tip is not None:
+            self.tips_seen.add(tip)
+        return settled(engine, self.bare, self.branch)
+
+    async def run(
+        self, start_engine: Callable[..., Any], clone_into: Callable[[Path], Path]
+    ) -> None:
+        extra = self.report.extra
+        earlier_tip, earlier_files = await self.earlier_session(start_engine, clone_into)
+        extra["earlier_files"] += len(earlier_files)
+
+        # The remote goes down; a fresh workspace starts and is edited.
+        self.remote_down()
+        refused_before = self.server.count(503)
+        root = self.tmp / f"fresh{self.trial}"
+        if self.kind == "clone":
+            clone_into(root)
+        else:
+            root.mkdir()
+        engine, events = await start_engine(root, branch=self.branch, **FAST_RETRIES)
+        await async_wait_until(
+            lambda: engine.status.state == State.OFFLINE, what="the first restore to fail"
+        )
+        last = await self.edit_offline(engine, root)
+        expected = blobs_of(last)
+
+        def restores() -> int:
+            return sum(1 for e in events if e["state"] == "restoring")
+
+        await async_wait_until(lambda: restores() >= 4, what="the restore retried while offline")
+        extra["restore_attempts_while_offline"] += restores()
+        extra["refused_503"] += self.server.count(503) - refused_before
+        extra["push_attempts_while_offline"] += sum(1 for e in events if e["state"] == "pushing")
+        if ref_or_none(self.bare, self.ref) != earlier_tip:
+            self.fail("the remote branch moved while the remote was down")
+        offline_head = str(engine.status.head)
+
+        # The remote is back.
+        came_back = len(events)
+        self.remote_up()
+        await async_wait_until(lambda: self.recovered(engine), timeout=30, what="recovery")
+        tip = ref_or_none(self.bare, self.ref)
+        assert tip is not None
+        tip_tree = tree_blobs(self.bare, tip)
+        self.report.saves_made += len(expected)
+        self.report.saves_found += holds(tip_tree, expected)
+        extra["earlier_files_kept"] += holds(tip_tree, earlier_files)
+        for path, blob in {**earlier_files, **expected}.items():
+            if tip_tree.get(path) != blob:
+                self.fail(f"{path} is not on the tip as saved")
+        if not is_ancestor(self.bare, earlier_tip, tip):
+            self.fail("the earlier session's tip was forced over")
+        if offline_head not in git(self.bare, "rev-list", "--first-parent", tip).split():
+            self.fail("the last offline snapshot is not on the first-parent chain")
+        # Every commit pushed since the remote came back, and every tip seen meanwhile.
+        pushed = git(self.bare, "rev-list", "--first-parent", tip, f"^{offline_head}").split()
+        if not pushed:
+            self.fail("nothing was pushed after the remote came back")
+        for commit in sorted({*pushed, *self.tips_seen} - {earlier_tip}):
+            missing = len(earlier_files) - holds(tree_blobs(self.bare, commit), earlier_files)
+            if missing:
+                self.fail(f"{missing} earlier files missing in pushed commit {commit[:8]}")
+        if holds(blobs_of(files(root)), {**earlier_files, **expected}) != len(
+            {**earlier_files, **expected}
+        ):
+            self.fail("the workspace lacks files of the tip")
+        if any(e["state"] == "error" for e in events[came_back:]):
+            self.fail("an error state after the remote came back")
+        await engine.stop(10)
+
+
+@_timeout(120 + 40 * TRIALS)
+async def test_offline_at_start_keeps_the_earlier_session(
+    start_engine: Callable[..., Any],
+    tmp_path: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    report: Reporter,
+) -> None:
+    """An earlier session synced files to the sync branch and ended. A fresh workspace (a new
+    clone, or every other trial an empty directory) starts its engine while the remote is down
+    (answering 503, or not listening at all), and random edits are saved, each snapshotted
+    locally while the remote stays down (the head moves; nothing is pushed: the restore gate
+    is shut, the restore is retried). When the remote is back: settled; the remote tip holds
+    every file of the earlier session and every last save made offline; every commit pushed
+    after the remote came back (the first-parent chain above the last offline snapshot, and
+    every tip seen meanwhile) holds all the earlier files; the earlier tip is an ancestor of
+    the new one (nothing forced over it); the workspace holds it all too."""
+    bare = git_server.repo_path(remote)
+    rng = random.Random(secrets.randbits(32))
+    report.extra.update(
+        workspaces=[],
+        earlier_files=0,
+        earlier_files_kept=0,
+        offline_heads_seen=[],
+        restore_attempts_while_offline=0,
+        refused_503=0,
+        push_attempts_while_offline=0,
+    )
+    problems: list[str] = []
+    try:
+        for trial in range(TRIALS):
+            run = OfflineStart(trial, rng, tmp_path, git_server, bare, report)
+            report.extra["workspaces"].append(f"{run.kind}/{run.down}")
+            try:
+                await run.run(start_engine, clone_into)
+            finally:
+                run.remote_up()
+                problems.extend(run.problems)
+            report.trials_run += 1
+    finally:
+        git_server.fail_status = None
+        git_server.start()
+    assert not problems, "\n".join(problems)
+    assert report.extra["push_attempts_while_offline"] == 0, "pushed before the restore"
+    assert all(n >= 1 for n in report.extra["offline_heads_seen"])
+    assert report.extra["earlier_files_kept"] == report.extra["earlier_files"]
+    assert report.saves_found == report.saves_made
+
+
+# -- 9. odd names and odd files among random edits ---------------------------------------------
+
+NOT_UTF8_FILE = b"r\xe9sum\xe9.txt"  # Latin-1 bytes: no UTF-8 name spells them
+NOT_UTF8_DIR = b"d\xfcr"
+
+
+def make_odd(kind: str, root: Path, outside: Path) -> str | None:
+    """Make one odd thing in the workspace `root`: the path the engine's status should list
+    as skipped (as it shows it), or None when nothing should be listed (a link is stored)."""
+    base = os.fsencode(root)
+    if kind == "not-utf8-name":
+        with open(base + b"/" + NOT_UTF8_FILE, "wb") as out:
+            out.write(b"a file git cannot name here\n")
+        return NOT_UTF8_FILE.decode("utf-8", "replace")
+    if kind == "not-utf8-folder":
+        os.mkdir(base + b"/" + NOT_UTF8_DIR)
+        with open(base + b"/" + NOT_UTF8_DIR + b"/inner.txt", "wb") as out:
+            out.write(b"inside a folder git cannot name here\n")
+        return NOT_UTF8_DIR.decode("utf-8", "replace")
+    if kind == "fifo":
+        (root / "data").mkdir(exist_ok=True)
+        os.mkfifo(root / "data" / "pipe")
+        return "data/pipe"
+    if kind == "socket":
+        # through /proc/self/fd: a temporary directory's path may be too long for sun_path
+        folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.bind(f"/proc/self/fd/{folder}/kernel.sock")
+        finally:
+            os.close(folder)
+        assert stat.S_ISSOCK((root / "kernel.sock").lstat().st_mode)
+        return "kernel.sock"
+    if kind == "unreadable":
+        path = root / "private.txt"
+        path.write_text("nobody may read this\n")
+        path.chmod(0)
+        return "private.txt"
+    if kind == "link-out":
+        os.symlink(outside, root / "linked")
+        return None
+    raise ValueError(kind)
+
+
+def tree_modes(repo: Path, ref: str) -> dict[str, str]:
+    """path -> mode of every entry of `ref`'s tree, recursively (raw path bytes decoded with
+    surrogateescape, so that a name that is not UTF-8 shows as such)."""
+    out = subprocess.run(
+        ["git", "-C", str(repo), "ls-tree", "-r", "-z", "--full-tree", ref],
+        capture_output=True,
+        check=True,
+    ).stdout
+    modes: dict[str, str] = {}
+    for entry in filter(None, out.split(b"\0")):
+        meta, path = entry.split(b"\t", 1)
+        modes[os.fsdecode(path)] = meta.split()[0].decode()
+    return modes
+
+
+class OddNames:
+    """One trial of test_odd_names_during_random_edits."""
+
+    ORDINARY = ("notes.md", "data/a.csv", "data/b.csv", "deep/er/x.txt", "README.md")
+
+    def __init__(
+        self, trial: int, rng: random.Random, tmp_path: Path, bare: Path, kinds: list[str]
+    ) -> None:
+        self.trial = trial
+        self.rng = rng
+        self.tmp = tmp_path
+        self.bare = bare
+        self.kinds = kinds
+        self.branch = f"gitsync/odd-{trial}"
+        self.problems: list[str] = []
+
+    def fail(self, what: str) -> None:
+        self.problems.append(f"trial {self.trial}: {what}")
+
+    def caught_up(self, engine: SyncEngine, expected: dict[str, str]) -> bool:
+        ref = f"refs/heads/{self.branch}"
+        return settled(engine, self.bare, self.branch) and has_at(self.bare, ref, expected)
+
+    async def run(
+        self,
+        start_engine: Callable[..., Any],
+        clone_into: Callable[[Path], Path],
+        report: Reporter,
+    ) -> None:
+        extra = report.extra
+        root = clone_into(self.tmp / f"ws{self.trial}")
+        outside = self.tmp / f"outside{self.trial}" / "data"
+        (outside / "sub").mkdir(parents=True)
+        marker = f"outside the workspace {secrets.token_hex(8)}\n".encode()
+        (outside / "private.csv").write_bytes(marker)
+        (outside / "sub" / "more.txt").write_bytes(marker)
+        engine, events = await start_engine(root, branch=self.branch, **FAST_RETRIES)
+        await async_wait_until(lambda: started_on(engine, self.bare, self.branch), what="start")
+
+        plan = ["edit"] * self.rng.randint(12, 20) + self.rng.sample(self.kinds, len(self.kinds))
+        self.rng.shuffle(plan)
+        last: dict[str, bytes] = {}
+        listed_as: dict[str, str] = {}  # path as the status should list it -> kind
+        for n, step in enumerate(plan):
+            if step == "edit":
+                path = self.rng.choice(self.ORDINARY)
+                last[path] = f"{path} trial {self.trial} edit {n} {secrets.token_hex(3)}\n".encode()
+                write(root, path, last[path])
+            else:
+                shown = make_odd(step, root, outside)
+                extra["odd_files"] += 1
+                if shown is not None:
+                    listed_as[shown] = step
+            await asyncio.sleep(self.rng.uniform(0, 0.15))  # the interleaving under test
+        expected = blobs_of(last)
+        await async_wait_until(
+            lambda: self.caught_up(engine, expected), what="the ordinary saves on the remote"
+        )
+        await engine.sync_now()  # a full scan too, which meets the odd things again
+        await async_wait_until(
+            lambda: self.caught_up(engine, expected), what="synced after a full scan"
+        )
+        tip = f"refs/heads/{self.branch}"
+        report.saves_made += len(expected)
+        report.saves_found += holds(tree_blobs(self.bare, tip), expected)
+
+        skipped = {s["path"]: s["reason"] for s in engine.status_json()["skipped"]}
+        for shown, kind in listed_as.items():
+            if skipped.get(shown):
+                extra["skipped_listed"] += 1
+            else:
+                self.fail(f"the {kind} {shown!r} is not in skipped: {skipped}")
+        modes = tree_modes(self.bare, tip)
+        for path, mode in modes.items():
+            if any(path == s or path.startswith(f"{s}/") for s in listed_as):
+                self.fail(f"{path!r} ({mode}) reached the remote")
+            if not path.isprintable():
+                self.fail(f"an odd name reached the remote: {path!r}")
+        if modes.get("linked") == "120000":
+            extra["links_stored_as_links"] += 1
+        else:
+            self.fail(f"the link to a folder outside is {modes.get('linked')!r} on the tip")
+        if any(p.startswith("linked/") for p in modes):
+            self.fail("the link was followed: files under it are on the tip")
+        if marker in all_object_bytes(self.bare):
+            self.fail("a file from outside the workspace is on the remote")
+        if marker in all_object_bytes(root):
+            self.fail("a file from outside the workspace is in the workspace's .git")
+        base = os.fsencode(root) + b"/"
+        for name in (NOT_UTF8_FILE, NOT_UTF8_DIR, b"data/pipe", b"kernel.sock", b"linked"):
+            if not os.path.lexists(base + name):
+                self.fail(f"{name!r} is gone from the workspace")
+        for e in events:
+            if e["previous_state"] == "snapshotting":
+                extra["longest_snapshot_ms"] = max(extra["longest_snapshot_ms"], e["duration_ms"])
+        errors = [e["error"] for e in events if e["state"] == "error"]
+        if errors:
+            self.fail(f"the engine went into error: {errors}")
+        await engine.stop(10)
+
+
+@_timeout(120 + 40 * TRIALS)
+async def test_odd_names_during_random_edits(
+    start_engine: Callable[..., Any],
+    tmp_path: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    report: Reporter,
+) -> None:
+    """Random edits to ordinary files, and in between, at random moments: a file and a folder
+    whose names are not UTF-8, a FIFO, a unix socket, a file nobody may read (not as root,
+    who reads everything: then it is left out and the report says so), and a link to a folder
+    outside the workspace whose files hold a marker. The engine never gets stuck (synced in
+    the end, after a full scan too; no error state; no long snapshot); every ordinary file's
+    last save is on the sync branch tip; each odd thing is listed in the status's `skipped`
+    with a reason and is not on the remote; the link is stored as a link (mode 120000) with
+    nothing under it, and the marker is in no object of the remote or the workspace's .git."""
+    bare = git_server.repo_path(remote)
+    rng = random.Random(secrets.randbits(32))
+    as_root = os.geteuid() == 0
+    kinds = ["not-utf8-name", "not-utf8-folder", "fifo", "socket", "link-out"]
+    if not as_root:
+        kinds.append("unreadable")
+    report.extra.update(
+        odd_files=0,
+        skipped_listed=0,
+        links_stored_as_links=0,
+        unreadable="not made: running as root" if as_root else "made",
+        longest_snapshot_ms=0,
+    )
+    problems: list[str] = []
+    for trial in range(TRIALS):
+        run = OddNames(trial, rng, tmp_path, bare, kinds)
+        try:
+            await run.run(start_engine, clone_into, report)
+        finally:
+            problems.extend(run.problems)
+        report.trials_run += 1
+    assert not problems, "\n".join(problems)
+    assert report.extra["longest_snapshot_ms"] < 10_000, "a snapshot took over 10 s"
+    assert report.extra["skipped_listed"] == TRIALS * (len(kinds) - 1)  # all but the link
+    assert report.extra["links_stored_as_links"] == TRIALS
+    assert report.saves_found == report.saves_made
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="package bug: Snapshotter._stage lists a name that is not UTF-8 under its shown"
+    " (U+FFFD) form and nothing ever removes that entry: renamed or deleted, it stays in"
+    " `skipped` for the engine's life",
+)
+async def test_an_odd_name_renamed_leaves_skipped(
+    start_engine: Callable[..., Any],
+    workspace: Path,
+    git_server: GitHTTPServer,
+    remote: str,
+    report: Reporter,
+) -> None:
+    """A file whose name is not UTF-8 is listed in `skipped`; the user does what the reason
+    asks and renames it to a name git can store: the file syncs under its new name, and the
+    old name must leave `skipped` (it is not in the workspace any more)."""
+    bare = git_server.repo_path(remote)
+    engine, _ = await start_engine(workspace, **FAST_RETRIES)
+    await async_wait_until(lambda: settled_or_nothing(engine, bare), what="start-up")
+    odd = os.fsencode(workspace) + b"/" + NOT_UTF8_FILE
+    content = f"my CV {secrets.token_hex(4)}\n".encode()
+    with open(odd, "wb") as out:
+        out.write(content)
+    shown = NOT_UTF8_FILE.decode("utf-8", "replace")
+    await async_wait_until(
+        lambda: any(s["path"] == shown for s in engine.status.skipped), what="it to be listed"
+    )
+    os.rename(odd, workspace / "resume.txt")
+    report.saves_made = 1
+    expected = {"resume.txt": blob_id(content)}
+    await async_wait_until(
+        lambda: settled(engine, bare) and has_at(bare, f"refs/heads/{ENGINE_BRANCH}", expected),
+        what="the renamed file on the remote",
+    )
+    await engine.sync_now()  # a full scan: the old name is nowhere in the workspace
+    report.saves_found = found_on_remote(bare, [content])
+    report.trials_run = 1
+    report.extra["skipped_after_rename"] = engine.status_json()["skipped"]
+    assert report.saves_found == report.saves_made
+    assert not any(s["path"] == shown for s in engine.status_json()["skipped"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="package bug: a FIFO or socket already in the workspace when the engine starts is"
+    " never listed in `skipped` (the full scan, libgit2's diff_to_workdir, leaves such files"
+    " out, and only a watcher event for the path reaches the 'not a regular file' check)",
+)
+async def test_a_fifo_and_a_socket_present_at_start_are_listed(
+    start_engine: Callable[..., Any],
+    workspace: Path,
+    git_server: GitHTTPServer,
+    remote: str,
+    report: Reporter,
+) -> None:
+    """A FIFO and a unix socket left in the workspace by an earlier session (a kernel's
+    socket, a named pipe of a pipeline) are there when the engine starts. The README says
+    pipes and sockets are listed in `skipped`: after the start-up scan, and after Sync now
+    (a full scan), both must be listed; the other files sync."""
+    bare = git_server.repo_path(remote)
+    outside = workspace.parent / "outside"
+    outside.mkdir()
+    odd = {"data/pipe": make_odd("fifo", workspace, outside)}
+    odd["kernel.sock"] = make_odd("socket", workspace, outside)
+    content = f"notes {secrets.token_hex(4)}\n".encode()
+    write(workspace, "notes.md", content)
+    engine, _ = await start_engine(workspace, **FAST_RETRIES)
+    expected = {"notes.md": blob_id(content)}
+    await async_wait_until(
+        lambda: settled(engine, bare) and has_at(bare, f"refs/heads/{ENGINE_BRANCH}", expected),
+        what="the start-up snapshot on the remote",
+    )
+    await engine.sync_now()
+    report.saves_made = 1
+    report.saves_found = found_on_remote(bare, [content])
+    report.trials_run = 1
+    listed = {s["path"] for s in engine.status_json()["skipped"]}
+    report.extra["odd_files"] = len(odd)
+    report.extra["skipped_listed"] = len(listed & set(odd))
+    assert report.saves_found == report.saves_made
+    assert set(odd) <= listed, f"not listed: {set(odd) - listed}"
+
+
+# -- 10. two sessions, one displaced by the other's merge: is it told? -------------------------
+
+TOLD_ROUNDS = 2  # per trial; how the displaced session takes the merge in changes each round
+TAKE_IN = ("sync now", "restart", "its next push")
+SHARED_PATHS = ("README.md", "shared/s0.txt", "shared/s1.txt")
+
+
+class TwoSessions:
+    """Two workspaces and their engines on one sync branch, with what each saved."""
+
+    def __init__(
+        self,
+        trial: int,
+        bare: Path,
+        roots: dict[str, Path],
+        engines: dict[str, SyncEngine],
+        settings: dict[str, Any],
+        start_engine: Callable[..., Any],
+    ) -> None:
+        self.trial = trial
+        self.bare = bare
+        self.roots = roots
+        self.engines = engines
+        self.settings = settings
+        self.start_engine = start_engine
+        self.branch = str(settings["branch"])
+        self.ref = f"refs/heads/{self.branch}"
+        self.saved: dict[str, dict[str, bytes]] = {"A": {}, "B": {}}
+
+    def save(self, name: str, paths: list[str], stamp: str) -> None:
+        for path in paths:
+            content = f"{name} {stamp} {path} {secrets.token_hex(3)}\n".encode()
+            write(self.roots[name], path, content)
+            self.saved[name][path] = content
+
+    def mine(self, name: str, paths: Iterable[str]) -> dict[str, str]:
+        return {p: blob_id(self.saved[name][p]) for p in paths}
+
+    def pushed(self, name: str, but: tuple[str, ...] = ()) -> bool:
+        """`name` settled, with its saves (but `but`) on the remote tip."""
+        if not settled(self.engines[name], self.bare, self.branch):
+            return False
+        kept = [p for p in self.saved[name] if p not in but]
+        return has_at(self.bare, self.ref, self.mine(name, kept))
+
+    def snapshotted(self, name: str) -> bool:
+        """`name`'s saves are all in its local sync branch."""
+        return has_at(
+            self.roots[name],
+            self.engines[name].status.head,
+            self.mine(name, list(self.saved[name])),
+        )
+
+    def pushed_or_merged(self, name: str, rescues_before: set[str]) -> bool:
+        """`name`'s saves are on the remote, or the other session's merge of them is."""
+        return self.pushed(name) or bool(self.new_rescues(rescues_before))
+
+    def new_rescues(self, before: set[str]) -> list[str]:
+        return sorted(set(rescue_branches(self.bare)) - before)
+
+    def started(self) -> bool:
+        return all(started_on(e, self.bare, self.branch) for e in self.engines.values())
+
+    def all_at_tip(self) -> bool:
+        heads = {e.status.head for e in self.engines.values()}
+        return len(heads) == 1 and all(
+            settled(e, self.bare, self.branch) for e in self.engines.values()
+        )
+
+    async def restart(self, name: str) -> None:
+        await self.engines[name].stop(10)
+        # stop() hands the engine lock's release to the git thread without waiting for it
+        await async_wait_until(
+            lambda: engine_lock_free(self.roots[name]), what=f"{name}'s engine lock"
+        )
+        self.engines[name], _ = await self.start_engine(self.roots[name], **self.settings)
+
+    def describe(self) -> str:
+        return f"tip {ref_or_none(self.bare, self.ref)}, " + ", ".join(
+            f"{n}: {e.status_json()}" for n, e in self.engines.items()
+        )
+
+
+async def displaced_round(
+    s: TwoSessions,
+    rnd: int,
+    rng: random.Random,
+    git_server: GitHTTPServer,
+    report: Reporter,
+    problems: list[str],
+) -> None:
+    """Both sessions save the same files; the one whose versions the merge displaced takes the
+    merge in and must be told which files and where its versions are."""
+    extra = report.extra
+    race = s.trial % 2 == 1
+    how = TAKE_IN[(s.trial * TOLD_ROUNDS + rnd) % len(TAKE_IN)]
+    at = f"trial {s.trial} round {rnd} ({'race' if race else 'in turn'}, {how})"
+    shared = rng.sample(SHARED_PATHS, rng.randint(1, len(SHARED_PATHS)))
+    before = set(rescue_branches(s.bare))
+    s.saved = {"A": {}, "B": {}}
+    if race:  # both save while the remote is down; both push when it is back
+        git_server.fail_status = 503
+    for name in rng.sample(["A", "B"], 2):
+        own = [f"{name.lower()}/{i}.txt" for i in range(3)]
+        s.save(name, shared + rng.sample(own, rng.randint(0, 2)), f"trial {s.trial} round {rnd}")
+        if race:
+            continue
+        await async_wait_until(
+            functools.partial(s.pushed_or_merged, name, before), what=f"{name}'s saves pushed"
+        )
+    if race:
+        for name in "AB":
+            await async_wait_until(
+                functools.partial(s.snapshotted, name), what=f"{name}'s saves, while down"
+            )
+        git_server.fail_status = None
+    await async_wait_until(
+        lambda: (
+            bool(s.new_rescues(before))
+            and any(settled(e, s.bare, s.branch) for e in s.engines.values())
+        ),
+        timeout=30,
+        what="a merge and its rescue branch on the remote",
+    )
+    new = s.new_rescues(before)
+    extra["displacements"] += len(new)
+    tip = tree_blobs(s.bare, s.ref)
+    keepers = [n for n in "AB" if holds(tip, s.mine(n, shared)) == len(shared)]
+    if len(keepers) != 1 or len(new) != 1:
+        problems.append(f"{at}: sessions whose versions are on the tip {keepers}, rescues {new}")
+        return
+    (keeper,) = keepers
+    (loser,) = [n for n in "AB" if n != keeper]
+    rescue = new[0].removeprefix("refs/heads/")
+    rescued = tree_blobs(s.bare, rescue)
+    holds_theirs = holds(rescued, s.mine(loser, shared)) == len(shared)
+    if not holds_theirs:
+        problems.append(f"{at}: {rescue} does not hold {loser}'s versions")
+    notice = s.engines[keeper].status.notice or {}
+    if set(shared) <= set(notice.get("paths") or []) and notice.get("branch") == rescue:
+        extra["keepers_told"] += 1
+    # The keeper may go on saving before the displaced session looks (snapshots on top of the
+    # merge, which the notice must see through).
+    for more in range(rng.randint(0, 2)):
+        s.save(keeper, [f"{keeper.lower()}/more-{rnd}-{more}.txt"], f"after the merge {more}")
+        await async_wait_until(lambda: s.pushed(keeper), what=f"{keeper}'s save after the merge")
+        extra["keeper_saves_before_told"] += 1
+
+    # The displaced session takes the merge in.
+    extra["took_the_merge_in_by"][how] += 1
+    if how == "sync now":
+        await s.engines[loser].sync_now()
+    elif how == "restart":
+        await s.restart(loser)
+    else:
+        s.save(loser, [f"{loser.lower()}/after-{rnd}.txt"], "after the merge")
+    try:
+        await async_wait_until(
+            lambda: s.pushed(loser, but=tuple(shared)),
+            timeout=30,
+            what=f"{loser} to take in the merge ({how})",
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{at}: {exc}: {s.describe()}") from None
+    notice = s.engines[loser].status.notice or {}
+    extra["notices"].append(f"{how}: {notice}")
+    named = set(shared) <= set(notice.get("paths") or [])
+    there = ref_or_none(s.bare, new[0]) is not None
+    if named and notice.get("branch") == rescue and there and holds_theirs:
+        extra["sessions_told"] += 1
+    else:
+        problems.append(f"{at}: {loser} was not told about {shared} on {rescue}: {notice}")
+
+    # Nothing lost: each last save on the tip, or (the displaced ones) on the rescue branch.
+    tip = tree_blobs(s.bare, s.ref)
+    for name in "AB":
+        report.saves_made += len(s.saved[name])
+        for path, content in s.saved[name].items():
+            where = rescued if name == loser and path in shared else tip
+            if where.get(path) == blob_id(content):
+                report.saves_found += 1
+            else:
+                problems.append(f"{at}: {name}'s {path} lost")
+    # Both sessions at the tip, their workspaces equal to it, before the next round.
+    for engine in s.engines.values():
+        if engine.status.head != ref_or_none(s.bare, s.ref):
+            await engine.sync_now()
+    await async_wait_until(s.all_at_tip, what="both sessions at the tip")
+    tip = tree_blobs(s.bare, s.ref)
+    for name, root in s.roots.items():
+        if blobs_of(files(root)) != tip:
+            problems.append(f"{at}: {name}'s workspace differs from the tip")
+
+
+@_timeout(150 + 40 * TRIALS)
+async def test_two_sessions_the_displaced_side_is_told(
+    start_engine: Callable[..., Any],
+    tmp_path: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    report: Reporter,
+) -> None:
+    """Two fresh workspaces, two engines, one sync branch (a new one per trial). Each round,
+    both sessions save different versions of the same files (README.md, which both clones
+    have, and new files) and some of their own: in turn (one pushes first, the other's push
+    is refused) or, every other trial, both while the remote is down, racing when it is back.
+    The session whose push was refused merges, keeps its versions and puts the other's on a
+    rescue branch; the keeper may save more. The displaced session then takes the merge in
+    (by Sync now, by a restart, or through its next push): its status notice must name every
+    displaced file and the rescue branch, which must exist on the remote and hold the
+    displaced versions. Each rescue branch made is a displacement, and each must be told.
+    No save is lost; both workspaces end equal to the tip."""
+    bare = git_server.repo_path(remote)
+    rng = random.Random(secrets.randbits(32))
+    report.extra.update(
+        rounds=0,
+        displacements=0,
+        sessions_told=0,
+        keepers_told=0,
+        keeper_saves_before_told=0,
+        took_the_merge_in_by=dict.fromkeys(TAKE_IN, 0),
+    )
+    notices: list[str] = []
+    report.extra["notices"] = notices
+    problems: list[str] = []
+    try:
+        for trial in range(TRIALS):
+            settings = {**SHARED_SETTINGS, "branch": f"gitsync/told-{trial}"}
+            roots = {n: clone_into(tmp_path / f"t{trial}{n}") for n in "AB"}
+            engines = {n: (await start_engine(root, **settings))[0] for n, root in roots.items()}
+            sessions = TwoSessions(trial, bare, roots, engines, settings, start_engine)
+            await async_wait_until(sessions.started, what="start-up")
+            for rnd in range(TOLD_ROUNDS):
+                await displaced_round(sessions, rnd, rng, git_server, report, problems)
+                report.extra["rounds"] += 1
+            for engine in sessions.engines.values():
+                await engine.stop(10)
+            report.trials_run += 1
+    finally:
+        git_server.fail_status = None
+        report.extra.pop("notices")
+        for line in notices:
+            print(f"[gitsync-faults] the displaced session's notice: {line}")
+    assert not problems, "\n".join(problems)
+    assert report.extra["displacements"] == report.extra["rounds"] == TRIALS * TOLD_ROUNDS
+    assert report.extra["sessions_told"] == report.extra["displacements"], "one was not told"
     assert report.saves_found == report.saves_made
