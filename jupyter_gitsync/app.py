@@ -15,12 +15,18 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, List, Unicode, default, validate
 
-from . import filters
+from . import filters, rescues
 from .auth.github import DEFAULT_GITHUB_URL, GitHubSettings, default_api_url
 from .auth.handlers import auth_handlers
 from .auth.service import AuthService
 from .engine import EngineConfig, SyncEngine
-from .handlers import BranchesHandler, ResumeHandler, StatusHandler, SyncHandler
+from .handlers import (
+    BranchesHandler,
+    RescueDeleteHandler,
+    ResumeHandler,
+    StatusHandler,
+    SyncHandler,
+)
 from .repository import sanitize_ref_component
 
 EVENT_SCHEMA_ID = "https://events.jupyter.org/jupyter_gitsync/status/v1"
@@ -38,6 +44,7 @@ ENV_VARS: dict[str, tuple[str, Any]] = {
     "github_url": ("GITSYNC_GITHUB_URL", DEFAULT_GITHUB_URL),
     "github_app_id": ("GITSYNC_GITHUB_APP_ID", ""),
     "github_app_private_key_path": ("GITSYNC_GITHUB_APP_PRIVATE_KEY_PATH", ""),
+    "max_rescue_branches": ("GITSYNC_MAX_RESCUE_BRANCHES", rescues.DEFAULT_LIMIT),
 }
 
 
@@ -51,9 +58,9 @@ def _from_environment(trait: str) -> Callable[[Any], Any]:
             return fallback
         if isinstance(fallback, bool):
             return value.lower() not in _FALSE
-        if isinstance(fallback, float):
+        if isinstance(fallback, (float, int)):
             try:
-                return float(value)
+                return type(fallback)(value)
             except ValueError:
                 log.warning("gitsync: %s=%r is not a number; using %s", variable, value, fallback)
                 return fallback
@@ -158,6 +165,12 @@ class GitSync(ExtensionApp):
         config=True,
         help="Files larger than this are not synced and are reported (GitHub refuses 100 MB).",
     )
+    max_rescue_branches = Int(
+        rescues.DEFAULT_LIMIT,
+        config=True,
+        help="Rescue branches kept per sync branch before the user is told to tidy up (one"
+        " whose files are back in the sync branch is deleted by itself; unmerged work never).",
+    )
     excludes = List(
         Unicode(),
         config=True,
@@ -250,6 +263,7 @@ class GitSync(ExtensionApp):
             network_connect_timeout_seconds=self.network_connect_timeout_seconds,
             network_stall_timeout_seconds=self.network_stall_timeout_seconds,
             network_deadline_seconds=self.network_deadline_seconds,
+            max_rescue_branches=self.max_rescue_branches,
         )
         self.auth = AuthService.from_settings(
             github=GitHubSettings(self.github_url, self.github_api_url),
@@ -294,6 +308,7 @@ class GitSync(ExtensionApp):
                 (r"/gitsync/sync", SyncHandler, kwargs),
                 (r"/gitsync/branches", BranchesHandler, kwargs),
                 (r"/gitsync/resume", ResumeHandler, kwargs),
+                (r"/gitsync/rescues/delete", RescueDeleteHandler, kwargs),
             ]
         )
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from . import filters, origin, restore, scheduler
+from . import filters, origin, rescues, restore, scheduler
 from .auth import Credentials
 from .errors import AuthRequired, ConfigError, GitSyncError, PermissionDenied, PushRejected, redact
 from .repository import Heads, SyncRepository
@@ -67,6 +67,7 @@ class EngineConfig:
     network_connect_timeout_seconds: float = 10.0
     network_stall_timeout_seconds: float = 30.0
     network_deadline_seconds: float = 1800.0
+    max_rescue_branches: int = rescues.DEFAULT_LIMIT  # per sync branch, before the user is told
     binder_repo_url: str | None = None
     watch: bool = True
 
@@ -368,6 +369,11 @@ class SyncEngine:
         anything is pushed to it (the gate)."""
         await self._request("switch branch", lambda: self._job_adopt_branch(branch))
 
+    async def delete_rescue(self, name: str) -> dict[str, Any]:
+        """Delete rescue branch `name` of the current sync branch, on the remote and here;
+        answer with the status."""
+        return await self._request("delete rescue branch", lambda: self._job_delete_rescue(name))
+
     async def _job_sync_now(self) -> dict[str, Any]:
         # A full scan: the watcher may not have reported the very latest save yet.
         await self._snapshot(full=True)
@@ -428,6 +434,19 @@ class SyncEngine:
         self._push_backoff.succeeded()
         self.tracker.set_error("remote", None)
         self._publish_target()  # a new target: the gate is closed until it is restored
+
+    async def _job_delete_rescue(self, name: str) -> dict[str, Any]:
+        assert self._repo is not None and self._transport is not None
+        repo, transport, url = self._repo, self._transport, self._target()[0]
+        rescue = await self._git(repo.rescues.get, name)
+        if rescue is None or not rescues.belongs_to(rescue.ref, repo.branch):
+            raise ConfigError(f"There is no rescue branch {name!r} of {repo.branch} here.")
+        if rescue.pushed:  # nothing changes here unless the remote's is gone
+            await self._network(transport.delete, url, self._token, [rescue.ref])
+        await self._git(repo.rescues.forget, rescue.ref)
+        log.info("gitsync: deleted the rescue branch %s", name)
+        await self._refresh()
+        return self.status_json()
 
     async def _job_adopt_branch(self, branch: str) -> None:
         assert self._repo is not None
@@ -539,6 +558,7 @@ class SyncEngine:
                 except PushRejected:
                     await self._diverged()
                     sent = await self._send()
+                await self._prune_rescues()
             except Exception as exc:
                 error = self._as_failure(exc, "The push")
         now = time.monotonic()
@@ -566,10 +586,26 @@ class SyncEngine:
         if not refs:
             return {}
         sent = await self._network(transport.push, url, self._token, refs)
-        for ref in list(repo.rescue_refs):
-            if ref in sent:
-                repo.rescue_refs.remove(ref)
+        await self._git(repo.rescues.mark_pushed, list(sent))
         return sent
+
+    async def _prune_rescues(self) -> None:
+        """Delete the rescue branches that hold nothing the user could miss any more (merged
+        into the tip, or superseded: see `rescues`), on the remote first."""
+        assert self._repo is not None and self._transport is not None
+        repo, transport, url = self._repo, self._transport, self._target()[0]
+        settled = await self._git(lambda: repo.rescues.settled(repo.branch, repo.tip()))
+        if not settled:
+            return
+        pushed = [rescue.ref for rescue in settled if rescue.pushed]
+        if pushed:
+            await self._network(transport.delete, url, self._token, pushed)
+        for rescue in settled:
+            await self._git(repo.rescues.forget, rescue.ref)
+        log.info(
+            "gitsync: deleted rescue branches that served their purpose: %s",
+            ", ".join(r.name for r in settled),
+        )
 
     async def _diverged(self) -> None:
         """The remote branch moved on elsewhere (another tab, pod or session)."""
@@ -601,7 +637,13 @@ class SyncEngine:
             log.info("gitsync: brought in the remote's newer snapshots: %s", result.case)
             self._show_notice(result.notice())
             if self._waiting:
-                await self._push()  # the merge itself
+                await self._push()  # the merge itself (and the rescue branches' pruning)
+            else:
+                try:
+                    await self._prune_rescues()  # the tip may hold a rescued version now
+                except GitSyncError as exc:
+                    log.warning("gitsync: could not delete rescue branches: %s", exc.message)
+                await self._refresh()
 
     def _show_notice(self, notice: dict[str, Any] | None) -> None:
         if notice is not None:
@@ -653,15 +695,27 @@ class SyncEngine:
         assert self._repo is not None and self._snaps is not None
         repo, snaps = self._repo, self._snaps
 
-        def read() -> tuple[Heads, dict[str, str], bool]:
+        def read() -> tuple[Heads, dict[str, str], bool, list[rescues.Rescue]]:
             heads = repo.heads()
             waiting = heads.head is not None and heads.head != heads.remote_head
-            return heads, dict(snaps.skipped), waiting or bool(repo.rescue_refs)
+            kept = repo.rescues.of(repo.branch)
+            return heads, dict(snaps.skipped), waiting or bool(repo.rescue_refs), kept
 
-        self._heads, skipped, self._waiting = await self._git(read)
+        self._heads, skipped, self._waiting, kept = await self._git(read)
         self.tracker.set_skipped(skipped)
+        self.tracker.set_rescues([r.to_json() for r in kept], self._rescues_message(len(kept)))
         self.tracker.set_heads(
             self._heads.head, self._heads.remote_head, self._heads.unpushed, self._waiting
+        )
+
+    def _rescues_message(self, count: int) -> str | None:
+        limit = self.config.max_rescue_branches
+        if count <= limit:
+            return None
+        return (
+            f"{count} rescue branches hold versions that are not in your workspace, more than"
+            f" the {limit} expected. They are never deleted without you: open them, take back"
+            " what you need, and delete the others."
         )
 
     # -- events from other threads ----------------------------------------------------------------

@@ -56,6 +56,8 @@ class Status:
     error: dict[str, str] | None = None
     progress: dict[str, Any] | None = None
     notice: dict[str, Any] | None = None
+    rescue_branches: list[dict[str, Any]] = field(default_factory=list)  # newest first
+    rescue_message: str | None = None  # set when more are kept than expected
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; path lists are capped so a huge change cannot bloat answers."""
@@ -188,6 +190,10 @@ class StateTracker:
 
     def set_skipped(self, skipped: dict[str, str]) -> None:
         self.status.skipped = [{"path": p, "reason": r} for p, r in sorted(skipped.items())]
+        self.publish()
+
+    def set_rescues(self, branches: list[dict[str, Any]], message: str | None) -> None:
+        self.status.rescue_branches, self.status.rescue_message = branches, message
         self.publish()
 
     def set_notice(self, notice: dict[str, Any] | None) -> None:

@@ -157,6 +157,19 @@ class Transport:
                 repo.references.create(tracking, sent, force=True)
         return callbacks.sent
 
+    def delete(
+        self, url: str, token: TokenGetter, refs: list[str], watch: Watch | None = None
+    ) -> None:
+        """Delete branches `refs` on the remote (rescue branches that served their purpose).
+        One the remote does not have (any more) counts as deleted."""
+        callbacks = _Callbacks(token, watch or Watch(), _origin(url))
+        repo = self._repo()
+        with _translated_errors(token):
+            remote = repo.remotes.create_anonymous(url)
+            remote.push([f":{ref}" for ref in refs], callbacks=callbacks)
+        if callbacks.rejection and "does not exist" not in callbacks.rejection:
+            raise PushRejected(f"The remote refused to delete a branch: {callbacks.rejection}")
+
     def forget(self, ref: str) -> None:
         """The remote has no such branch (any more), or it served its purpose: drop it. A ref
         ending in "/" drops every ref under it."""
