@@ -69,6 +69,17 @@ def _from_environment(trait: str) -> Callable[[Any], Any]:
     return read
 
 
+# Binder's JUPYTERHUB_USER is random at every launch (<owner>-<repo>-<8 characters>): a branch
+# named after it could never be found again. Until the GitHub login is known, snapshots go to
+# this stand-in, locally only.
+BINDER_STAND_IN_BRANCH = "gitsync/binder-session"
+
+
+def on_binder() -> bool:
+    """True in a mybinder.org (BinderHub) launch."""
+    return bool(os.environ.get("BINDER_LAUNCH_HOST") or os.environ.get("BINDER_REPO_URL"))
+
+
 def default_user() -> str:
     """JupyterHub's user name, else the OS user, made safe for a branch name."""
     user = os.environ.get("JUPYTERHUB_USER")
@@ -227,7 +238,11 @@ class GitSync(ExtensionApp):
 
     @default("branch")
     def _default_branch(self) -> str:
-        return os.environ.get("GITSYNC_BRANCH") or f"gitsync/{default_user()}"
+        if os.environ.get("GITSYNC_BRANCH"):
+            return os.environ["GITSYNC_BRANCH"]
+        if on_binder():
+            return BINDER_STAND_IN_BRANCH  # until the GitHub login names it
+        return f"gitsync/{default_user()}"
 
     @default("github_api_url")
     def _default_github_api_url(self) -> str:
@@ -258,6 +273,7 @@ class GitSync(ExtensionApp):
             max_file_size_bytes=self.max_file_size_bytes,
             enabled=self.enabled,
             binder_repo_url=os.environ.get("BINDER_REPO_URL"),
+            provisional_branch=on_binder() and not self._branch_is_explicit(),
             rescan_interval_seconds=self.rescan_interval_seconds,
             push_burst=self.push_burst,
             network_connect_timeout_seconds=self.network_connect_timeout_seconds,

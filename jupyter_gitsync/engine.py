@@ -31,7 +31,16 @@ from typing import Any, Protocol, TypeVar
 
 from . import filters, origin, rescues, restore, scheduler
 from .auth import Credentials
-from .errors import AuthRequired, ConfigError, GitSyncError, PermissionDenied, PushRejected, redact
+from .errors import (
+    AuthRequired,
+    ConfigError,
+    GitSyncError,
+    LoginUnknown,
+    PermissionDenied,
+    PushRejected,
+    TokenMissing,
+    redact,
+)
 from .repository import Heads, SyncRepository
 from .scheduler import Backoff, Job, TokenBucket
 from .snapshots import Snapshotter
@@ -68,15 +77,22 @@ class EngineConfig:
     network_stall_timeout_seconds: float = 30.0
     network_deadline_seconds: float = 1800.0
     max_rescue_branches: int = rescues.DEFAULT_LIMIT  # per sync branch, before the user is told
-    binder_repo_url: str | None = None
+    binder_repo_url: str | None = None  # set on Binder
+    # The branch only stands in until the GitHub login names it (Binder without GITSYNC_BRANCH:
+    # its user name is random at every launch): nothing is restored or pushed until then.
+    provisional_branch: bool = False
     watch: bool = True
 
 
 class PushPermission(Protocol):
-    """Asked before the first push to a remote (may this user push there at all?)."""
+    """Asked before the first push to a remote (may this user push there at all?), and for
+    the branch named after the user while the branch is provisional."""
 
     async def check_push(self) -> None:
         """Raise a GitSyncError (PermissionDenied) that says why not."""
+
+    async def login_branch(self) -> str | None:
+        """gitsync/<login> for the token in use, or None when no login is known."""
 
 
 @dataclass
@@ -119,6 +135,7 @@ class SyncEngine:
         self._snaps: Snapshotter | None = None
         self._transport: Transport | None = None
         self._url: str | None = None
+        self._provisional = config.provisional_branch  # see EngineConfig
         self._gate: tuple[str, str] | None = None  # (remote, branch) whose snapshot we hold
         retry = (
             config.retry_initial_seconds,
@@ -320,7 +337,8 @@ class SyncEngine:
 
     def _publish_target(self) -> None:
         assert self._repo is not None
-        self.tracker.set_target(self._repo.branch, self._url, self._gate_open())
+        shown = "" if self._provisional else self._repo.branch  # a stand-in is no branch
+        self.tracker.set_target(shown, self._url, self._gate_open())
 
     # -- API requests: queued, run by the loop in order ------------------------------------------
 
@@ -450,6 +468,10 @@ class SyncEngine:
 
     async def _job_adopt_branch(self, branch: str) -> None:
         assert self._repo is not None
+        if self._provisional:
+            self._provisional = False
+            self._restore_backoff.succeeded()  # the branch is named: restore it now
+            self._publish_target()
         if branch == self._repo.branch:
             return
         await self._snapshot(full=True)
@@ -490,14 +512,17 @@ class SyncEngine:
 
     async def _restore(self) -> None:
         """Take in the remote's snapshot of the current branch, then open the gate."""
-        target = self._target()
         epoch = self.credentials.epoch
         with self.tracker.doing(State.RESTORING):
             try:
+                if self._provisional:
+                    await self._name_the_branch()
+                target = self._target()
                 result = await self._take_in_remote()
             except Exception as exc:
                 error = self._as_failure(exc, "The restore")
-                error.message = "Could not restore from the remote: " + error.message
+                if not isinstance(error, (TokenMissing, LoginUnknown)):
+                    error.message = "Could not restore from the remote: " + error.message
                 log.warning("gitsync: %s", error.message)
                 self._restore_backoff.failed(time.monotonic(), self._refused_epoch(error, epoch))
                 self.tracker.set_error("remote", error)
@@ -671,10 +696,33 @@ class SyncEngine:
     def _token(self) -> str | None:
         return self.credentials.token()
 
+    async def _name_the_branch(self) -> None:
+        """The branch is still provisional: name it after the login of the token in use, or
+        say what would (signing in)."""
+        if await self._net.call(self.credentials.token) is None:
+            raise TokenMissing("No token.")  # worded by _as_failure
+        branch = await self._permission.login_branch() if self._permission else None
+        if branch is not None:
+            await self._job_adopt_branch(branch)
+            return
+        raise LoginUnknown(
+            "This session's work cannot be found again after it ends: the token in use has"
+            " no GitHub login to name its branch after. Sign in to GitHub here, or ask an"
+            " admin to set GITSYNC_BRANCH; snapshots are kept in this session meanwhile."
+        )
+
     def _as_failure(self, exc: Exception, what: str) -> GitSyncError:
         """Any failure as one the user can be shown: secrets redacted; an unexpected one (a
         bug, a library's surprise) logged with its traceback and put in plain words, so that
         it becomes a state with a retry and never ends the engine."""
+        if isinstance(exc, TokenMissing):  # nobody gave a token: not a refusal
+            exc.message = (
+                "Sign in to GitHub to keep your work: until then it is saved only in this"
+                " Binder session, and is gone when the session ends."
+                if self.config.binder_repo_url
+                else "Sign in to GitHub (or give the server a token) to push; snapshots are"
+                " kept in this workspace until then."
+            )
         if isinstance(exc, GitSyncError):
             exc.message = self._redact(exc.message)
             return exc

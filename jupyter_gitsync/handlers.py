@@ -11,12 +11,22 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from .engine import SyncEngine
-from .errors import AuthRequired, ConfigError, GitSyncError, RemoteNotFound, RemoteUnavailable
+from .errors import (
+    AuthRequired,
+    ConfigError,
+    GitSyncError,
+    LoginUnknown,
+    RemoteNotFound,
+    RemoteUnavailable,
+    TokenMissing,
+)
 
 # How each failure kind answers over HTTP; the body is always {"message", "kind"}.
 _STATUS_CODES = {
     ConfigError.kind: 400,
     AuthRequired.kind: 401,
+    TokenMissing.kind: 401,
+    LoginUnknown.kind: 401,
     RemoteNotFound.kind: 404,
     RemoteUnavailable.kind: 502,
 }

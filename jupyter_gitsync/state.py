@@ -13,7 +13,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import AuthRequired, GitSyncError, PermissionDenied, PushRejected
+from .errors import (
+    AuthRequired,
+    GitSyncError,
+    LoginUnknown,
+    PermissionDenied,
+    PushRejected,
+    TokenMissing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +88,8 @@ class Phase(str, enum.Enum):
 # How a failure to reach or update the remote shows.
 _REMOTE_FAILURE_STATES = {
     AuthRequired.kind: State.AUTH_REQUIRED,
+    TokenMissing.kind: State.AUTH_REQUIRED,  # nobody signed in yet
+    LoginUnknown.kind: State.AUTH_REQUIRED,  # signing in names the branch
     PermissionDenied.kind: State.AUTH_REQUIRED,  # the user must act: get access, or fork
     PushRejected.kind: State.CONFLICT,
     "network": State.OFFLINE,

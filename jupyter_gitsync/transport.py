@@ -33,6 +33,7 @@ from .errors import (
     PushRejected,
     RemoteNotFound,
     RemoteUnavailable,
+    TokenMissing,
     redact,
 )
 from .repository import Progress, is_snapshot
@@ -228,7 +229,7 @@ class _Callbacks(pygit2.RemoteCallbacks):
             raise AuthRequired("The remote refused the token. Sign in again to keep pushing.")
         secret = self._token()
         if not secret:
-            raise AuthRequired("The remote needs a token to accept pushes; none is set.")
+            raise TokenMissing("The remote needs a token, and none is set.")
         return pygit2.UserPass(TOKEN_USERNAME, secret)
 
     def transfer_progress(self, stats: pygit2.remotes.TransferProgress) -> None:
