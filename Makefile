@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # the frontend build calls jlpm and jupyter-builder by name
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup test test-slow test-python demo bench lint format clean
+.PHONY: setup test test-slow test-python demo bench dist lint format clean
 
 $(STAMP): pyproject.toml package.json yarn.lock
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,14 @@ bench: setup $(GNU_TIME)
 $(GNU_TIME):
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
 	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time
+
+# The sdist and the wheel a release publishes (the wheel carries the production build of the
+# frontend, so installing it needs no Node.js); twine checks the metadata PyPI will show.
+dist: setup
+	rm -rf dist
+	$(BIN)/jlpm build:prod
+	$(BIN)/python -m build
+	$(BIN)/python -m twine check --strict dist/*
 
 lint: setup
 	$(BIN)/ruff check jupyter_gitsync tests scripts

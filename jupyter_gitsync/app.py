@@ -15,12 +15,18 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, List, Unicode, default, validate
 
-from . import filters
+from . import filters, rescues
 from .auth.github import DEFAULT_GITHUB_URL, GitHubSettings, default_api_url
 from .auth.handlers import auth_handlers
 from .auth.service import AuthService
 from .engine import EngineConfig, SyncEngine
-from .handlers import BranchesHandler, ResumeHandler, StatusHandler, SyncHandler
+from .handlers import (
+    BranchesHandler,
+    RescueDeleteHandler,
+    ResumeHandler,
+    StatusHandler,
+    SyncHandler,
+)
 from .repository import sanitize_ref_component
 
 EVENT_SCHEMA_ID = "https://events.jupyter.org/jupyter_gitsync/status/v1"
@@ -38,6 +44,7 @@ ENV_VARS: dict[str, tuple[str, Any]] = {
     "github_url": ("GITSYNC_GITHUB_URL", DEFAULT_GITHUB_URL),
     "github_app_id": ("GITSYNC_GITHUB_APP_ID", ""),
     "github_app_private_key_path": ("GITSYNC_GITHUB_APP_PRIVATE_KEY_PATH", ""),
+    "max_rescue_branches": ("GITSYNC_MAX_RESCUE_BRANCHES", rescues.DEFAULT_LIMIT),
 }
 
 
@@ -51,15 +58,26 @@ def _from_environment(trait: str) -> Callable[[Any], Any]:
             return fallback
         if isinstance(fallback, bool):
             return value.lower() not in _FALSE
-        if isinstance(fallback, float):
+        if isinstance(fallback, (float, int)):
             try:
-                return float(value)
+                return type(fallback)(value)
             except ValueError:
                 log.warning("gitsync: %s=%r is not a number; using %s", variable, value, fallback)
                 return fallback
         return value
 
     return read
+
+
+# Binder's JUPYTERHUB_USER is random at every launch (<owner>-<repo>-<8 characters>): a branch
+# named after it could never be found again. Until the GitHub login is known, snapshots go to
+# this stand-in, locally only.
+BINDER_STAND_IN_BRANCH = "gitsync/binder-session"
+
+
+def on_binder() -> bool:
+    """True in a mybinder.org (BinderHub) launch."""
+    return bool(os.environ.get("BINDER_LAUNCH_HOST") or os.environ.get("BINDER_REPO_URL"))
 
 
 def default_user() -> str:
@@ -158,6 +176,12 @@ class GitSync(ExtensionApp):
         config=True,
         help="Files larger than this are not synced and are reported (GitHub refuses 100 MB).",
     )
+    max_rescue_branches = Int(
+        rescues.DEFAULT_LIMIT,
+        config=True,
+        help="Rescue branches kept per sync branch before the user is told to tidy up (one"
+        " whose files are back in the sync branch is deleted by itself; unmerged work never).",
+    )
     excludes = List(
         Unicode(),
         config=True,
@@ -214,7 +238,11 @@ class GitSync(ExtensionApp):
 
     @default("branch")
     def _default_branch(self) -> str:
-        return os.environ.get("GITSYNC_BRANCH") or f"gitsync/{default_user()}"
+        if os.environ.get("GITSYNC_BRANCH"):
+            return os.environ["GITSYNC_BRANCH"]
+        if on_binder():
+            return BINDER_STAND_IN_BRANCH  # until the GitHub login names it
+        return f"gitsync/{default_user()}"
 
     @default("github_api_url")
     def _default_github_api_url(self) -> str:
@@ -245,11 +273,13 @@ class GitSync(ExtensionApp):
             max_file_size_bytes=self.max_file_size_bytes,
             enabled=self.enabled,
             binder_repo_url=os.environ.get("BINDER_REPO_URL"),
+            provisional_branch=on_binder() and not self._branch_is_explicit(),
             rescan_interval_seconds=self.rescan_interval_seconds,
             push_burst=self.push_burst,
             network_connect_timeout_seconds=self.network_connect_timeout_seconds,
             network_stall_timeout_seconds=self.network_stall_timeout_seconds,
             network_deadline_seconds=self.network_deadline_seconds,
+            max_rescue_branches=self.max_rescue_branches,
         )
         self.auth = AuthService.from_settings(
             github=GitHubSettings(self.github_url, self.github_api_url),
@@ -294,6 +324,7 @@ class GitSync(ExtensionApp):
                 (r"/gitsync/sync", SyncHandler, kwargs),
                 (r"/gitsync/branches", BranchesHandler, kwargs),
                 (r"/gitsync/resume", ResumeHandler, kwargs),
+                (r"/gitsync/rescues/delete", RescueDeleteHandler, kwargs),
             ]
         )
 

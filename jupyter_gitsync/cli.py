@@ -174,15 +174,19 @@ def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) ->
         except ValueError:
             answer = {}
         message = answer.get("message") or f"the server answered HTTP {exc.code}"
-        if exc.code in (401, 403) and answer.get("kind") != "auth":
+        if exc.code in (401, 403) and answer.get("kind") not in _AUTH_KINDS:
             raise GitSyncError(f"the server refused the request ({message})") from None
         raise _error_for(answer.get("kind"), message) from None
     except urllib.error.URLError as exc:
         raise NoServer(f"cannot reach the Jupyter server at {url} ({exc.reason})") from None
 
 
+# Failures that signing in (or a token) fixes.
+_AUTH_KINDS = (AuthRequired.kind, "no-token", "no-login")
+
+
 def _error_for(kind: str | None, message: str) -> GitSyncError:
-    if kind == "auth":
+    if kind in _AUTH_KINDS:
         return AuthRequired(message)
     if kind == "network":
         return RemoteUnavailable(message)

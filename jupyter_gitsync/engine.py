@@ -29,9 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from . import filters, origin, restore, scheduler
+from . import filters, origin, rescues, restore, scheduler
 from .auth import Credentials
-from .errors import AuthRequired, ConfigError, GitSyncError, PermissionDenied, PushRejected, redact
+from .errors import (
+    AuthRequired,
+    ConfigError,
+    GitSyncError,
+    LoginUnknown,
+    PermissionDenied,
+    PushRejected,
+    TokenMissing,
+    redact,
+)
 from .repository import Heads, SyncRepository
 from .scheduler import Backoff, Job, TokenBucket
 from .snapshots import Snapshotter
@@ -67,15 +76,23 @@ class EngineConfig:
     network_connect_timeout_seconds: float = 10.0
     network_stall_timeout_seconds: float = 30.0
     network_deadline_seconds: float = 1800.0
-    binder_repo_url: str | None = None
+    max_rescue_branches: int = rescues.DEFAULT_LIMIT  # per sync branch, before the user is told
+    binder_repo_url: str | None = None  # set on Binder
+    # The branch only stands in until the GitHub login names it (Binder without GITSYNC_BRANCH:
+    # its user name is random at every launch): nothing is restored or pushed until then.
+    provisional_branch: bool = False
     watch: bool = True
 
 
 class PushPermission(Protocol):
-    """Asked before the first push to a remote (may this user push there at all?)."""
+    """Asked before the first push to a remote (may this user push there at all?), and for
+    the branch named after the user while the branch is provisional."""
 
     async def check_push(self) -> None:
         """Raise a GitSyncError (PermissionDenied) that says why not."""
+
+    async def login_branch(self) -> str | None:
+        """gitsync/<login> for the token in use, or None when no login is known."""
 
 
 @dataclass
@@ -118,6 +135,7 @@ class SyncEngine:
         self._snaps: Snapshotter | None = None
         self._transport: Transport | None = None
         self._url: str | None = None
+        self._provisional = config.provisional_branch  # see EngineConfig
         self._gate: tuple[str, str] | None = None  # (remote, branch) whose snapshot we hold
         retry = (
             config.retry_initial_seconds,
@@ -319,7 +337,8 @@ class SyncEngine:
 
     def _publish_target(self) -> None:
         assert self._repo is not None
-        self.tracker.set_target(self._repo.branch, self._url, self._gate_open())
+        shown = "" if self._provisional else self._repo.branch  # a stand-in is no branch
+        self.tracker.set_target(shown, self._url, self._gate_open())
 
     # -- API requests: queued, run by the loop in order ------------------------------------------
 
@@ -367,6 +386,11 @@ class SyncEngine:
         unpushed snapshots move along, and that branch's remote snapshots are taken in before
         anything is pushed to it (the gate)."""
         await self._request("switch branch", lambda: self._job_adopt_branch(branch))
+
+    async def delete_rescue(self, name: str) -> dict[str, Any]:
+        """Delete rescue branch `name` of the current sync branch, on the remote and here;
+        answer with the status."""
+        return await self._request("delete rescue branch", lambda: self._job_delete_rescue(name))
 
     async def _job_sync_now(self) -> dict[str, Any]:
         # A full scan: the watcher may not have reported the very latest save yet.
@@ -429,8 +453,25 @@ class SyncEngine:
         self.tracker.set_error("remote", None)
         self._publish_target()  # a new target: the gate is closed until it is restored
 
+    async def _job_delete_rescue(self, name: str) -> dict[str, Any]:
+        assert self._repo is not None and self._transport is not None
+        repo, transport, url = self._repo, self._transport, self._target()[0]
+        rescue = await self._git(repo.rescues.get, name)
+        if rescue is None or not rescues.belongs_to(rescue.ref, repo.branch):
+            raise ConfigError(f"There is no rescue branch {name!r} of {repo.branch} here.")
+        if rescue.pushed:  # nothing changes here unless the remote's is gone
+            await self._network(transport.delete, url, self._token, [rescue.ref])
+        await self._git(repo.rescues.forget, rescue.ref)
+        log.info("gitsync: deleted the rescue branch %s", name)
+        await self._refresh()
+        return self.status_json()
+
     async def _job_adopt_branch(self, branch: str) -> None:
         assert self._repo is not None
+        if self._provisional:
+            self._provisional = False
+            self._restore_backoff.succeeded()  # the branch is named: restore it now
+            self._publish_target()
         if branch == self._repo.branch:
             return
         await self._snapshot(full=True)
@@ -471,14 +512,17 @@ class SyncEngine:
 
     async def _restore(self) -> None:
         """Take in the remote's snapshot of the current branch, then open the gate."""
-        target = self._target()
         epoch = self.credentials.epoch
         with self.tracker.doing(State.RESTORING):
             try:
+                if self._provisional:
+                    await self._name_the_branch()
+                target = self._target()
                 result = await self._take_in_remote()
             except Exception as exc:
                 error = self._as_failure(exc, "The restore")
-                error.message = "Could not restore from the remote: " + error.message
+                if not isinstance(error, (TokenMissing, LoginUnknown)):
+                    error.message = "Could not restore from the remote: " + error.message
                 log.warning("gitsync: %s", error.message)
                 self._restore_backoff.failed(time.monotonic(), self._refused_epoch(error, epoch))
                 self.tracker.set_error("remote", error)
@@ -539,6 +583,7 @@ class SyncEngine:
                 except PushRejected:
                     await self._diverged()
                     sent = await self._send()
+                await self._prune_rescues()
             except Exception as exc:
                 error = self._as_failure(exc, "The push")
         now = time.monotonic()
@@ -566,10 +611,26 @@ class SyncEngine:
         if not refs:
             return {}
         sent = await self._network(transport.push, url, self._token, refs)
-        for ref in list(repo.rescue_refs):
-            if ref in sent:
-                repo.rescue_refs.remove(ref)
+        await self._git(repo.rescues.mark_pushed, list(sent))
         return sent
+
+    async def _prune_rescues(self) -> None:
+        """Delete the rescue branches that hold nothing the user could miss any more (merged
+        into the tip, or superseded: see `rescues`), on the remote first."""
+        assert self._repo is not None and self._transport is not None
+        repo, transport, url = self._repo, self._transport, self._target()[0]
+        settled = await self._git(lambda: repo.rescues.settled(repo.branch, repo.tip()))
+        if not settled:
+            return
+        pushed = [rescue.ref for rescue in settled if rescue.pushed]
+        if pushed:
+            await self._network(transport.delete, url, self._token, pushed)
+        for rescue in settled:
+            await self._git(repo.rescues.forget, rescue.ref)
+        log.info(
+            "gitsync: deleted rescue branches that served their purpose: %s",
+            ", ".join(r.name for r in settled),
+        )
 
     async def _diverged(self) -> None:
         """The remote branch moved on elsewhere (another tab, pod or session)."""
@@ -601,7 +662,13 @@ class SyncEngine:
             log.info("gitsync: brought in the remote's newer snapshots: %s", result.case)
             self._show_notice(result.notice())
             if self._waiting:
-                await self._push()  # the merge itself
+                await self._push()  # the merge itself (and the rescue branches' pruning)
+            else:
+                try:
+                    await self._prune_rescues()  # the tip may hold a rescued version now
+                except GitSyncError as exc:
+                    log.warning("gitsync: could not delete rescue branches: %s", exc.message)
+                await self._refresh()
 
     def _show_notice(self, notice: dict[str, Any] | None) -> None:
         if notice is not None:
@@ -629,10 +696,33 @@ class SyncEngine:
     def _token(self) -> str | None:
         return self.credentials.token()
 
+    async def _name_the_branch(self) -> None:
+        """The branch is still provisional: name it after the login of the token in use, or
+        say what would (signing in)."""
+        if await self._net.call(self.credentials.token) is None:
+            raise TokenMissing("No token.")  # worded by _as_failure
+        branch = await self._permission.login_branch() if self._permission else None
+        if branch is not None:
+            await self._job_adopt_branch(branch)
+            return
+        raise LoginUnknown(
+            "This session's work cannot be found again after it ends: the token in use has"
+            " no GitHub login to name its branch after. Sign in to GitHub here, or ask an"
+            " admin to set GITSYNC_BRANCH; snapshots are kept in this session meanwhile."
+        )
+
     def _as_failure(self, exc: Exception, what: str) -> GitSyncError:
         """Any failure as one the user can be shown: secrets redacted; an unexpected one (a
         bug, a library's surprise) logged with its traceback and put in plain words, so that
         it becomes a state with a retry and never ends the engine."""
+        if isinstance(exc, TokenMissing):  # nobody gave a token: not a refusal
+            exc.message = (
+                "Sign in to GitHub to keep your work: until then it is saved only in this"
+                " Binder session, and is gone when the session ends."
+                if self.config.binder_repo_url
+                else "Sign in to GitHub (or give the server a token) to push; snapshots are"
+                " kept in this workspace until then."
+            )
         if isinstance(exc, GitSyncError):
             exc.message = self._redact(exc.message)
             return exc
@@ -653,15 +743,27 @@ class SyncEngine:
         assert self._repo is not None and self._snaps is not None
         repo, snaps = self._repo, self._snaps
 
-        def read() -> tuple[Heads, dict[str, str], bool]:
+        def read() -> tuple[Heads, dict[str, str], bool, list[rescues.Rescue]]:
             heads = repo.heads()
             waiting = heads.head is not None and heads.head != heads.remote_head
-            return heads, dict(snaps.skipped), waiting or bool(repo.rescue_refs)
+            kept = repo.rescues.of(repo.branch)
+            return heads, dict(snaps.skipped), waiting or bool(repo.rescue_refs), kept
 
-        self._heads, skipped, self._waiting = await self._git(read)
+        self._heads, skipped, self._waiting, kept = await self._git(read)
         self.tracker.set_skipped(skipped)
+        self.tracker.set_rescues([r.to_json() for r in kept], self._rescues_message(len(kept)))
         self.tracker.set_heads(
             self._heads.head, self._heads.remote_head, self._heads.unpushed, self._waiting
+        )
+
+    def _rescues_message(self, count: int) -> str | None:
+        limit = self.config.max_rescue_branches
+        if count <= limit:
+            return None
+        return (
+            f"{count} rescue branches hold versions that are not in your workspace, more than"
+            f" the {limit} expected. They are never deleted without you: open them, take back"
+            " what you need, and delete the others."
         )
 
     # -- events from other threads ----------------------------------------------------------------

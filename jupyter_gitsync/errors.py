@@ -47,6 +47,19 @@ class AuthRequired(GitSyncError):
     kind = "auth"
 
 
+class TokenMissing(AuthRequired):
+    """There is no token at all: nobody signed in and none is configured (not a refusal)."""
+
+    kind = "no-token"
+
+
+class LoginUnknown(AuthRequired):
+    """No branch to push to yet: on Binder the branch is named after the GitHub login, which
+    is not known (nobody signed in, or the token in use has no login)."""
+
+    kind = "no-login"
+
+
 class RemoteUnavailable(GitSyncError):
     """The remote could not be reached or answered with a server error; worth retrying."""
 

@@ -11,12 +11,22 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from .engine import SyncEngine
-from .errors import AuthRequired, ConfigError, GitSyncError, RemoteNotFound, RemoteUnavailable
+from .errors import (
+    AuthRequired,
+    ConfigError,
+    GitSyncError,
+    LoginUnknown,
+    RemoteNotFound,
+    RemoteUnavailable,
+    TokenMissing,
+)
 
 # How each failure kind answers over HTTP; the body is always {"message", "kind"}.
 _STATUS_CODES = {
     ConfigError.kind: 400,
     AuthRequired.kind: 401,
+    TokenMissing.kind: 401,
+    LoginUnknown.kind: 401,
     RemoteNotFound.kind: 404,
     RemoteUnavailable.kind: 502,
 }
@@ -77,15 +87,31 @@ class ResumeHandler(_EngineHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        try:
-            body = json.loads(self.request.body or b"{}")
-            branch = body["branch"]
-            if not isinstance(branch, str):
-                raise TypeError(branch)
-            branch.encode("utf-8")  # a lone surrogate is no branch name
-        except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: deep JSON
-            raise web.HTTPError(400, 'Send JSON like {"branch": "gitsync/ada"}.') from None
+        branch = _string_field(self.request.body, "branch", "gitsync/ada")
         await self.answer(self.engine.resume(branch))
+
+
+class RescueDeleteHandler(_EngineHandler):
+    """POST /gitsync/rescues/delete {"name": ...}: delete a rescue branch of the sync branch,
+    on the remote and here; answers with the status."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        name = _string_field(self.request.body, "name", "gitsync/ada-rescue-…")
+        await self.answer(self.engine.delete_rescue(name))
+
+
+def _string_field(body: bytes, key: str, example: str) -> str:
+    """The string `key` of a JSON body, or a 400 that shows what to send."""
+    try:
+        value = json.loads(body or b"{}")[key]
+        if not isinstance(value, str):
+            raise TypeError(value)
+        value.encode("utf-8")  # a lone surrogate is no branch name
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: deep JSON
+        raise web.HTTPError(400, f'Send JSON like {{"{key}": "{example}"}}.') from None
+    return value
 
 
 async def _wrap_branches(engine: SyncEngine) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import pygit2
 
 from . import notebooks
 from .repository import SIGNATURE_EMAIL, SIGNATURE_NAME, SyncRepository
+from .rescues import blob_at
 
 _DISPLACED_SEARCH_DEPTH = 200  # commits walked back through a fast-forward
 
@@ -132,15 +133,25 @@ def rescue_branch_name(branch: str, commit: pygit2.Oid) -> str:
     return f"{branch}-rescue-{stamp}-{str(commit)[:8]}"
 
 
+@dataclass(frozen=True)
+class Displaced:
+    """This workspace's files that another session's merge replaced: their paths, and the
+    rescue branch that merge kept this workspace's version on (with its commit)."""
+
+    paths: list[str]
+    rescue: str | None = None
+    commit: pygit2.Oid | None = None
+
+
 def displaced_by_merges(
     repo: SyncRepository, mine: pygit2.Oid, incoming: pygit2.Oid, final: pygit2.Oid
-) -> tuple[list[str], str | None]:
+) -> Displaced:
     """Files whose version from `mine` another session's merge on `incoming` replaced, and
     that still differ in `final` (what this workspace takes: `incoming` itself, or its merge
     with `mine`); and the rescue branch that merge kept `mine`'s side on."""
     git = repo.repo
     paths: list[str] = []
-    rescue = None
+    rescue: tuple[str, pygit2.Oid] | None = None
     commit = git[incoming].peel(pygit2.Commit)
     for _ in range(_DISPLACED_SEARCH_DEPTH):
         if repo.is_ancestor(commit.id, mine) or not commit.parent_ids:
@@ -150,15 +161,10 @@ def displaced_by_merges(
             for line in text.splitlines():
                 if line.startswith(KEPT_PREFIX):
                     paths.extend(p for p in line.removeprefix(KEPT_PREFIX).split(", ") if p)
-                elif line.startswith(f"{RESCUE_TRAILER}: "):
-                    rescue = rescue or line.partition(": ")[2].strip()
+                elif line.startswith(f"{RESCUE_TRAILER}: ") and rescue is None:
+                    rescue = (line.partition(": ")[2].strip(), commit.parent_ids[1])
         commit = git[commit.parent_ids[0]].peel(pygit2.Commit)
-    still = [p for p in sorted(set(paths)) if _blob_at(git, mine, p) != _blob_at(git, final, p)]
-    return still, rescue if still else None
-
-
-def _blob_at(git: pygit2.Repository, commit: pygit2.Oid, path: str) -> pygit2.Oid | None:
-    try:
-        return git[commit].peel(pygit2.Tree)[path].id
-    except KeyError:
-        return None
+    still = [p for p in sorted(set(paths)) if blob_at(git, mine, p) != blob_at(git, final, p)]
+    if not still or rescue is None:
+        return Displaced(still)
+    return Displaced(still, *rescue)

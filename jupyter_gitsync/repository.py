@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -28,6 +28,7 @@ from typing import IO
 import pygit2
 
 from .errors import ConfigError, WorkspaceError
+from .rescues import RescueBranches
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +91,12 @@ class SyncRepository:
         self.workspace = workspace.resolve()
         validate_branch(branch)
         self.branch = branch
-        self.rescue_refs: list[str] = []  # rescue branches still to push
         self.repo = self._open_or_init()
         self.gitdir = Path(self.repo.path)
         self.private_dir = self.gitdir / "gitsync"
         self._engine_lock = self._lock_engine()
         self._remove_stale_locks()
+        self.rescues = RescueBranches(self.repo, self.private_dir)
 
     # -- the sync branch ------------------------------------------------------------------------
 
@@ -152,11 +153,17 @@ class SyncRepository:
             unpushed=unpushed,
         )
 
-    def create_rescue_branch(self, name: str, commit: pygit2.Oid) -> None:
-        """Keep `commit` on branch `name`, locally and (at the next push) on the remote."""
-        ref = validate_branch(name)
-        self.repo.references.create(ref, commit, force=True)
-        self.rescue_refs.append(ref)
+    def create_rescue_branch(
+        self, name: str, commit: pygit2.Oid, paths: Iterable[str], pushed: bool = False
+    ) -> None:
+        """Keep `commit` on branch `name`, locally and (at the next push, unless the remote
+        has it already) on the remote; `paths` are the files it is there for."""
+        self.rescues.add(validate_branch(name), commit, paths, pushed)
+
+    @property
+    def rescue_refs(self) -> list[str]:
+        """Rescue branches still to push."""
+        return self.rescues.unpushed()
 
     # -- commits ------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from pygit2 import Oid
 
 from . import filters, inbound
 from .errors import ConfigError
-from .merging import displaced_by_merges, merge_snapshots, rescue_branch_name
+from .merging import Displaced, displaced_by_merges, merge_snapshots, rescue_branch_name
 from .repository import (
     FETCHED_PREFIX,
     Progress,
@@ -30,6 +30,7 @@ from .repository import (
     sanitize_ref_component,
     validate_branch,
 )
+from .rescues import belongs_to
 from .snapshots import Snapshotter
 from .transport import RemoteHeads, TokenGetter, Transport
 from .workers import Watch
@@ -151,13 +152,14 @@ def take_in(
         return RestoreResult("up-to-date", "The workspace already has the latest snapshot.")
     if repo.is_ancestor(local_tip, remote_tip):
         result = RestoreResult("fast-forward", "Restored the newer snapshot from the remote.")
-        displaced, rescue = displaced_by_merges(repo, local_tip, remote_tip, remote_tip)
-        if displaced:
+        displaced = displaced_by_merges(repo, local_tip, remote_tip, remote_tip)
+        if displaced.paths:
             result.message = (
-                f"Another session saved {_listed(displaced)} at the same time, and its version"
-                f" is here now; yours is on the branch {rescue}."
+                f"Another session saved {_listed(displaced.paths)} at the same time, and its"
+                f" version is here now; yours is on the branch {displaced.rescue}."
             )
-            result.conflicts, result.rescue_branch = displaced, rescue
+            result.conflicts, result.rescue_branch = displaced.paths, displaced.rescue
+            _record_displaced(repo, displaced)
         _take(repo, snaps, remote_tip, progress, result)
         return result
     return _merge(repo, snaps, local_tip, remote_tip, progress)
@@ -189,7 +191,7 @@ def _take(
     if kept:
         rescue = result.rescue_branch or rescue_branch_name(repo.branch, commit)
         if result.rescue_branch is None:
-            repo.create_rescue_branch(rescue, commit)
+            repo.create_rescue_branch(rescue, commit, kept)
         result.keep_local(kept, rescue)
     if keep_branch or withheld or kept:
         snaps.take(commit, progress, withheld, dropped=list(kept))
@@ -209,7 +211,7 @@ def _merge(
     rescue = rescue_branch_name(repo.branch, remote_tip)
     merged = merge_snapshots(repo, local_tip, remote_tip, rescue)
     if merged.conflicts:
-        repo.create_rescue_branch(rescue, remote_tip)
+        repo.create_rescue_branch(rescue, remote_tip, merged.conflicts)
         message = (
             f"This workspace and the remote both changed {_listed(merged.conflicts)}."
             f" Your files were kept; the remote's versions are on the branch {rescue}."
@@ -218,18 +220,39 @@ def _merge(
         result.rescue_branch = rescue
     else:
         result = RestoreResult("merged", "Merged the remote's snapshot with your local changes.")
-    displaced, earlier_rescue = displaced_by_merges(repo, local_tip, remote_tip, merged.commit)
-    displaced = [path for path in displaced if path not in merged.conflicts]
-    if displaced:
+    displaced = displaced_by_merges(repo, local_tip, remote_tip, merged.commit)
+    paths = [path for path in displaced.paths if path not in merged.conflicts]
+    if paths:
         result.add_note(
-            f"Another session saved {_listed(displaced)} at the same time, and its version is"
-            f" here now; yours is on the branch {earlier_rescue}."
+            f"Another session saved {_listed(paths)} at the same time, and its version is"
+            f" here now; yours is on the branch {displaced.rescue}."
         )
-        result.conflicts = sorted({*result.conflicts, *displaced})
-        result.rescue_branch = result.rescue_branch or earlier_rescue
+        result.conflicts = sorted({*result.conflicts, *paths})
+        result.rescue_branch = result.rescue_branch or displaced.rescue
+        _record_displaced(repo, displaced)
     _take(repo, snaps, merged.commit, progress, result)
     result.snapshot = str(merged.commit)
     return result
+
+
+def _record_displaced(repo: SyncRepository, displaced: Displaced) -> None:
+    """List the rescue branch another session's merge kept this workspace's version on (the
+    remote has it already). Its name comes from a commit message anyone who can push writes:
+    taken only when it is a valid rescue branch name of this sync branch."""
+    name, commit = displaced.rescue, displaced.commit
+    if name is None or commit is None:
+        return
+    try:
+        ref = validate_branch(name)
+    except ConfigError:
+        ref = ""
+    if not belongs_to(ref, repo.branch) or ref == repo.sync_ref:
+        log.warning("gitsync: ignored a rescue branch name from the remote: %r", name[:200])
+        return
+    existing = repo.ref_target(ref)
+    if existing is not None and existing != commit:
+        return  # a branch of that name holds something else: leave it alone
+    repo.create_rescue_branch(name, commit, displaced.paths, pushed=True)
 
 
 def run_restore(

@@ -192,7 +192,7 @@ class Snapshotter:
                 self._unstage(relpath)
             return
         except OSError as exc:
-            self.skipped[relpath] = f"cannot be read: {exc.strerror}"
+            self.skipped[relpath] = f"cannot be read: {(exc.strerror or str(exc)).lower()}"
             return
         if stat.S_ISDIR(st.st_mode):
             self._stage_tree(relpath)
@@ -296,7 +296,16 @@ class Snapshotter:
     def _stage_tree(self, relpath: str) -> None:
         """A directory appeared or moved in: stage what is in it (and drop a file it replaced)."""
         self._unstage_file(relpath)
-        for root, dirs, files in os.walk(self.repo.workspace / relpath):
+        self.skipped.pop(relpath, None)  # listed again below if it still cannot be read
+
+        def unreadable(exc: OSError) -> None:  # a folder that cannot be listed: say so
+            where = Path(exc.filename or relpath)
+            if where.is_absolute():
+                where = where.relative_to(self.repo.workspace)
+            reason = (exc.strerror or str(exc)).lower()
+            self.skipped[where.as_posix()] = f"cannot be read: {reason}"
+
+        for root, dirs, files in os.walk(self.repo.workspace / relpath, onerror=unreadable):
             rel_root = Path(root).relative_to(self.repo.workspace).as_posix()
             kept = []
             for name in dirs:

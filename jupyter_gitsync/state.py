@@ -13,7 +13,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import AuthRequired, GitSyncError, PermissionDenied, PushRejected
+from .errors import (
+    AuthRequired,
+    GitSyncError,
+    LoginUnknown,
+    PermissionDenied,
+    PushRejected,
+    TokenMissing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +63,8 @@ class Status:
     error: dict[str, str] | None = None
     progress: dict[str, Any] | None = None
     notice: dict[str, Any] | None = None
+    rescue_branches: list[dict[str, Any]] = field(default_factory=list)  # newest first
+    rescue_message: str | None = None  # set when more are kept than expected
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; path lists are capped so a huge change cannot bloat answers."""
@@ -79,6 +88,8 @@ class Phase(str, enum.Enum):
 # How a failure to reach or update the remote shows.
 _REMOTE_FAILURE_STATES = {
     AuthRequired.kind: State.AUTH_REQUIRED,
+    TokenMissing.kind: State.AUTH_REQUIRED,  # nobody signed in yet
+    LoginUnknown.kind: State.AUTH_REQUIRED,  # signing in names the branch
     PermissionDenied.kind: State.AUTH_REQUIRED,  # the user must act: get access, or fork
     PushRejected.kind: State.CONFLICT,
     "network": State.OFFLINE,
@@ -188,6 +199,10 @@ class StateTracker:
 
     def set_skipped(self, skipped: dict[str, str]) -> None:
         self.status.skipped = [{"path": p, "reason": r} for p, r in sorted(skipped.items())]
+        self.publish()
+
+    def set_rescues(self, branches: list[dict[str, Any]], message: str | None) -> None:
+        self.status.rescue_branches, self.status.rescue_message = branches, message
         self.publish()
 
     def set_notice(self, notice: dict[str, Any] | None) -> None:

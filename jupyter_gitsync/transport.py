@@ -33,6 +33,7 @@ from .errors import (
     PushRejected,
     RemoteNotFound,
     RemoteUnavailable,
+    TokenMissing,
     redact,
 )
 from .repository import Progress, is_snapshot
@@ -157,6 +158,19 @@ class Transport:
                 repo.references.create(tracking, sent, force=True)
         return callbacks.sent
 
+    def delete(
+        self, url: str, token: TokenGetter, refs: list[str], watch: Watch | None = None
+    ) -> None:
+        """Delete branches `refs` on the remote (rescue branches that served their purpose).
+        One the remote does not have (any more) counts as deleted."""
+        callbacks = _Callbacks(token, watch or Watch(), _origin(url))
+        repo = self._repo()
+        with _translated_errors(token):
+            remote = repo.remotes.create_anonymous(url)
+            remote.push([f":{ref}" for ref in refs], callbacks=callbacks)
+        if callbacks.rejection and "does not exist" not in callbacks.rejection:
+            raise PushRejected(f"The remote refused to delete a branch: {callbacks.rejection}")
+
     def forget(self, ref: str) -> None:
         """The remote has no such branch (any more), or it served its purpose: drop it. A ref
         ending in "/" drops every ref under it."""
@@ -215,7 +229,7 @@ class _Callbacks(pygit2.RemoteCallbacks):
             raise AuthRequired("The remote refused the token. Sign in again to keep pushing.")
         secret = self._token()
         if not secret:
-            raise AuthRequired("The remote needs a token to accept pushes; none is set.")
+            raise TokenMissing("The remote needs a token, and none is set.")
         return pygit2.UserPass(TOKEN_USERNAME, secret)
 
     def transfer_progress(self, stats: pygit2.remotes.TransferProgress) -> None:

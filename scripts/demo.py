@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         "--ServerApp.ip=127.0.0.1",
         *args.lab_args,
     ]
+    if os.geteuid() == 0 and not any("allow_root" in a or "allow-root" in a for a in command):
+        # A container or a CI runner: jupyter_server refuses root unless told.
+        print("Running as root (a container?): passing --allow-root to JupyterLab.\n", flush=True)
+        command.append("--allow-root")
     lab = subprocess.Popen(command, env=env)
     # Ctrl-C reaches JupyterLab directly (same process group); SIGTERM is passed on.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -132,8 +132,8 @@ class LocalSession:
         if heads.head is not None and heads.head != heads.remote_head:
             refs[self.repo.sync_ref] = self.repo.tracking_ref
         if refs:
-            self.transport.push(url, token, refs)
-        self.repo.rescue_refs.clear()
+            sent = self.transport.push(url, token, refs)
+            self.repo.rescues.mark_pushed(list(sent))
         return self.repo.heads()
 
     def restore(self, url: str, token: Callable[[], str | None]) -> RestoreResult:

@@ -257,6 +257,10 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert excludes[-2:] == ["*.tmp", "scratch"] and ".ipynb_checkpoints" in excludes
     monkeypatch.setenv("GITSYNC_COMMIT_DELAY", "soon")  # unusable: the default, not a crash
     assert GitSync().commit_delay_seconds == 2.0
+    monkeypatch.setenv("GITSYNC_MAX_RESCUE_BRANCHES", "5")
+    assert GitSync().max_rescue_branches == 5
+    monkeypatch.setenv("GITSYNC_MAX_RESCUE_BRANCHES", "many")
+    assert GitSync().max_rescue_branches == 20
 
 
 @pytest.mark.parametrize(
@@ -314,3 +318,23 @@ async def test_the_branch_list_survives_any_commit(
     assert "not UTF-8" in listed["bogus-encoding"]["message"]
     workspace = Path(jp_serverapp.root_dir)
     assert git(workspace, "for-each-ref", "refs/gitsync/fetched/") == ""  # pruned after use
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"[]", b'{"name": 1}', b'{"name": "\\ud800"}', b'{"name": "gitsync/nobody-rescue-1"}'],
+)
+async def test_deleting_a_rescue_branch_that_is_not_one_is_a_400_in_words(
+    jp_serverapp: Any, jp_fetch: Any, workspace: Path, body: bytes
+) -> None:
+    await start(jp_serverapp)
+    await async_wait_until(lambda: state_is(jp_fetch, "synced"), what="start-up")
+    before = user_git_state(workspace, BRANCH)
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch("gitsync", "rescues", "delete", method="POST", body=body)
+    assert caught.value.code == 400
+    assert caught.value.response is not None
+    message = json.loads(caught.value.response.body)["message"]
+    assert "name" in message or "no rescue branch" in message
+    assert (await status(jp_fetch))["state"] == "synced"
+    assert user_git_state(workspace, BRANCH) == before

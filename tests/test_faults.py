@@ -687,9 +687,12 @@ async def test_two_sessions_on_one_branch_lose_no_edit(
     rescues: list[tuple[str, str, str]] = []  # (workspace, branch name, commit) as created
     create_rescue = SyncRepository.create_rescue_branch
 
-    def recording_rescue(repo: SyncRepository, name: str, commit: Any) -> None:
-        rescues.append((repo.workspace.name, name, str(commit)))
-        create_rescue(repo, name, commit)
+    def recording_rescue(
+        repo: SyncRepository, name: str, commit: Any, *args: Any, **kwargs: Any
+    ) -> None:
+        if not kwargs.get("pushed"):  # made here, not the other session's listed here
+            rescues.append((repo.workspace.name, name, str(commit)))
+        create_rescue(repo, name, commit, *args, **kwargs)
 
     monkeypatch.setattr(SyncRepository, "create_rescue_branch", recording_rescue)
     checkouts: list[tuple[str, float, float]] = []  # (workspace, start, end), for diagnosis

@@ -380,29 +380,43 @@ ws = Path(sys.argv[1])
 subprocess.run(["git", "init", "-q", str(ws)], check=True)
 (ws / "a.txt").write_text("a")
 (ws / "locked.txt").write_text("readable once")
+(ws / "private").mkdir()
+(ws / "private" / "notes.txt").write_text("in a folder readable once")
 session = LocalSession(ws, "b")
 session.snapshot(None)
 os.chmod(ws / "locked.txt", 0)
 os.utime(ws / "locked.txt", None)  # changed since the last snapshot: it must be read
+os.chmod(ws / "private", 0)  # a folder nobody may list or enter any more
+(ws / "secret").mkdir()
+(ws / "secret" / "key.txt").write_text("never synced")
+os.chmod(ws / "secret", 0)  # and one that was never synced
 (ws / "b.txt").write_text("b")
 first = session.snapshot(None)
 (ws / "c.txt").write_text("c")
 second = session.snapshot(None)  # the next full scan goes on too
+(ws / "c.txt").write_text("c again")
+by_path = session.snapshot(["private/notes.txt", "secret", "c.txt"])  # as the watcher says
+skipped_then = dict(session.skipped)
+os.chmod(ws / "secret", 0o755)  # readable again: synced, and no longer listed
+session.snapshot(["secret"])
 tip = session.repo.tip()
 tree = session.repo.repo[tip].peel(__import__("pygit2").Tree)
 print(json.dumps({
-    "saved": [first is not None, second is not None],
+    "saved": [first is not None, second is not None, by_path is not None],
     "tree": sorted(e.name for e in tree),
-    "skipped": session.skipped,
+    "private": sorted(e.name for e in tree["private"].peel(__import__("pygit2").Tree)),
+    "skipped": skipped_then,
+    "skipped_after": session.skipped,
 }))
 """
 
 
 def test_an_unreadable_file_never_stops_the_others(tmp_path: Path) -> None:
-    """A tracked file made unreadable (mode 000) for the user the server runs as: libgit2's
-    full scan gives up on it; the others are still saved, scan after scan, and its last
-    readable version stays in the snapshots. Runs as an unprivileged user (root reads
-    everything)."""
+    """A tracked file and a tracked folder made unreadable (mode 000) for the user the server
+    runs as: libgit2's full scan gives up on them; the others are still saved, scan after
+    scan, each is listed as skipped, and its last readable version stays in the snapshots.
+    A folder never synced that cannot be listed is listed too, and synced once readable.
+    Runs as an unprivileged user (root reads everything)."""
     runner: list[str] = []
     workspace = Path(tempfile.mkdtemp(dir="/tmp", prefix="gitsync-unreadable-"))
     try:
@@ -423,9 +437,15 @@ def test_an_unreadable_file_never_stops_the_others(tmp_path: Path) -> None:
         )
         assert out.returncode == 0, out.stderr
         facts = json.loads(out.stdout.strip().splitlines()[-1])
-        assert facts["saved"] == [True, True]
-        assert facts["tree"] == ["a.txt", "b.txt", "c.txt", "locked.txt"]
-        assert facts["skipped"] == {"locked.txt": "cannot be read: permission denied"}
+        assert facts["saved"] == [True, True, True]
+        assert facts["tree"] == ["a.txt", "b.txt", "c.txt", "locked.txt", "private", "secret"]
+        assert facts["private"] == ["notes.txt"]  # its last readable state stays
+        assert facts["skipped"] == {
+            "locked.txt": "cannot be read: permission denied",
+            "private/notes.txt": "cannot be read: permission denied",
+            "secret": "cannot be read: permission denied",
+        }
+        assert "secret" not in facts["skipped_after"] and "secret" in facts["tree"]
     finally:
         subprocess.run(["chmod", "-R", "u+rwX", str(workspace)], check=False)
         shutil.rmtree(workspace, ignore_errors=True)

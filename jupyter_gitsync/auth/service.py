@@ -55,6 +55,11 @@ class SyncTarget(Protocol):
     async def set_remote(self, url: str) -> None: ...
 
 
+def branch_for_login(login: str) -> str:
+    """The sync branch of a GitHub user."""
+    return f"gitsync/{sanitize_ref_component(login)}"
+
+
 @dataclass
 class Identity:
     """Who a token belongs to, as far as GitHub says; never the token itself."""
@@ -188,6 +193,18 @@ class AuthService:
 
     # -- who is signed in ----------------------------------------------------------------------
 
+    async def login_branch(self) -> str | None:
+        """gitsync/<login> for the token in use, when GitHub says whose it is (None: no token,
+        no login, or GitHub cannot be asked now)."""
+        try:
+            identity = await self.identify()
+        except AuthError as exc:
+            log.info("gitsync: could not ask GitHub whose the token is: %s", exc.message)
+            return None
+        if identity is None or not identity.login:
+            return None
+        return branch_for_login(identity.login)
+
     async def identify(self) -> Identity | None:
         """Who the token in use belongs to (GET /user), or None when there is no token."""
         active = await self._active()
@@ -226,7 +243,7 @@ class AuthService:
         self.login = login
         log.info("gitsync: signed in to GitHub as %s", login)
         if self._target is not None and self._follow_login:
-            self._run_job(self._target.adopt_branch(f"gitsync/{sanitize_ref_component(login)}"))
+            self._run_job(self._target.adopt_branch(branch_for_login(login)))
         for callback in list(self.on_login):
             try:
                 callback(login)

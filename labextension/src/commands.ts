@@ -2,6 +2,7 @@ import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import type { ICommandPalette } from '@jupyterlab/apputils';
 import type { ITranslator, TranslationBundle } from '@jupyterlab/translation';
 import type { CommandRegistry } from '@lumino/commands';
+import * as React from 'react';
 
 import type { GitSyncAPI, IAuthInfo } from './api';
 import { gitSyncIcon } from './icons';
@@ -25,7 +26,21 @@ export namespace CommandIDs {
   export const resume = 'gitsync:resume';
   export const openBranch = 'gitsync:open-branch';
   export const showDetails = 'gitsync:show-details';
+  /**
+   * Take `{ name }`: a rescue branch of the sync branch.
+   */
+  export const openRescue = 'gitsync:open-rescue';
+  export const deleteRescue = 'gitsync:delete-rescue';
 }
+
+/**
+ * Commands that act on something named in their arguments: not in the
+ * palette, offered where that something is listed.
+ */
+const NEEDS_ARGUMENTS = new Set<string>([
+  CommandIDs.openRescue,
+  CommandIDs.deleteRescue
+]);
 
 /**
  * States in which there is nothing to resume into.
@@ -123,6 +138,7 @@ export function addCommands(options: ICommandsOptions): void {
   Private.addResume(context);
   Private.addOpenBranch(context);
   Private.addShowDetails(context);
+  Private.addRescueCommands(context);
 
   const { commands, model } = options;
   const ids = Object.values(CommandIDs);
@@ -141,7 +157,9 @@ export function addPaletteItems(
   trans: TranslationBundle
 ): void {
   for (const command of Object.values(CommandIDs)) {
-    palette.addItem({ command, category: trans.__('Git Sync') });
+    if (!NEEDS_ARGUMENTS.has(command)) {
+      palette.addItem({ command, category: trans.__('Git Sync') });
+    }
   }
 }
 
@@ -350,6 +368,122 @@ namespace Private {
         }
       }
     });
+  }
+
+  /**
+   * Open and Delete for the rescue branches the popover lists.
+   */
+  export function addRescueCommands(context: IContext): void {
+    const { auth, commands, model, trans } = context;
+    const nameOf = (args: { name?: unknown }): string | null =>
+      typeof args.name === 'string' && args.name ? args.name : null;
+    const rescueOf = (args: { name?: unknown }) =>
+      model.status?.rescue_branches.find(r => r.name === nameOf(args)) ?? null;
+    const args = {
+      args: {
+        type: 'object',
+        properties: {
+          name: { type: 'string', description: 'The rescue branch' }
+        }
+      }
+    } as const;
+    commands.addCommand(CommandIDs.openRescue, {
+      label: trans.__('Open'),
+      caption: trans.__('See the versions this rescue branch keeps'),
+      describedBy: args,
+      isEnabled: args => rescueOf(args) !== null,
+      execute: async args => {
+        const rescue = rescueOf(args);
+        if (!rescue) {
+          return;
+        }
+        const remote = parseRemote(
+          model.status?.remote_url,
+          auth.gitHubRepository
+        );
+        const url = branchUrl(remote, rescue.name);
+        if (url) {
+          window.open(url, '_blank', 'noopener,noreferrer');
+          return;
+        }
+        await showDialog({
+          title: trans.__('Rescue branch %1', rescue.name),
+          body: Private.rescueHowTo(rescue.name, rescue.paths, trans),
+          buttons: [Dialog.okButton({ label: trans.__('Close') })]
+        });
+      }
+    });
+    commands.addCommand(CommandIDs.deleteRescue, {
+      label: trans.__('Delete'),
+      caption: trans.__('Delete this rescue branch, here and on the remote'),
+      describedBy: args,
+      isEnabled: args => rescueOf(args) !== null,
+      execute: async args => {
+        const rescue = rescueOf(args);
+        if (!rescue) {
+          return;
+        }
+        const answer = await showDialog({
+          title: trans.__('Delete rescue branch?'),
+          body: trans.__(
+            'The branch %1 keeps other versions of %2, which are not in your workspace. Deleting it removes it here and on the remote.',
+            rescue.name,
+            rescue.paths.join(', ') || trans.__('some files')
+          ),
+          buttons: [
+            Dialog.cancelButton(),
+            Dialog.warnButton({ label: trans.__('Delete') })
+          ]
+        });
+        if (!answer.button.accept) {
+          return;
+        }
+        try {
+          await model.deleteRescue(rescue.name);
+          Notification.success(
+            trans.__('Deleted the rescue branch %1.', rescue.name),
+            { autoClose: 5000 }
+          );
+        } catch (error) {
+          Notification.error(
+            trans.__(
+              'Could not delete the rescue branch %1: %2',
+              rescue.name,
+              error instanceof Error ? error.message : String(error)
+            )
+          );
+        }
+      }
+    });
+  }
+
+  /**
+   * Where a remote has no web pages: how to see and take back the versions
+   * of a rescue branch, which is also in the workspace's repository.
+   */
+  export function rescueHowTo(
+    name: string,
+    paths: string[],
+    trans: TranslationBundle
+  ): React.ReactElement {
+    const path = paths[0] ?? 'PATH';
+    const text = [
+      trans.__(
+        'It keeps other versions of: %1.',
+        paths.join(', ') || trans.__('some files')
+      ),
+      trans.__(
+        'It is in this workspace too. In a terminal, see a version with'
+      ),
+      `    git show '${name}:${path}'`,
+      trans.__('or take it back into your workspace with'),
+      `    git restore --source='${name}' -- '${path}'`
+    ].join('\n');
+    return React.createElement(
+      'pre',
+      { className: 'jp-gitsync-RescueHowTo' },
+      text
+    );
   }
 
   export function addShowDetails(context: IContext): void {

@@ -78,6 +78,21 @@ export interface ISyncNotice {
 }
 
 /**
+ * A rescue branch: where versions that lost a collision are kept.
+ */
+export interface IRescueBranch {
+  name: string;
+  /**
+   * When it was made (ISO 8601).
+   */
+  created: string;
+  /**
+   * The files it is there for.
+   */
+  paths: string[];
+}
+
+/**
  * The status document served by `GET gitsync/status` and `POST gitsync/sync`.
  */
 export interface ISyncStatus {
@@ -100,6 +115,14 @@ export interface ISyncStatus {
   error: ISyncError | null;
   progress: IRestoreProgress | null;
   notice: ISyncNotice | null;
+  /**
+   * The sync branch's rescue branches, newest first.
+   */
+  rescue_branches: IRescueBranch[];
+  /**
+   * Set when more rescue branches are kept than expected.
+   */
+  rescue_message: string | null;
 }
 
 /**
@@ -229,6 +252,21 @@ export class SyncStatusModel implements IDisposable {
       message: typeof data.message === 'string' ? data.message : '',
       branch: typeof data.branch === 'string' ? data.branch : branch
     };
+  }
+
+  /**
+   * Ask the server to delete rescue branch `name`, on the remote and in the
+   * workspace's repository. Resolves with the status it answers.
+   *
+   * @throws {ServerConnection.ResponseError} with the server's message when
+   *   nothing was deleted (e.g. the remote is down).
+   */
+  async deleteRescue(name: string): Promise<ISyncStatus> {
+    const [status] = await this._call('rescues/delete', {
+      method: 'POST',
+      body: JSON.stringify({ name })
+    });
+    return status;
   }
 
   dispose(): void {
@@ -431,7 +469,30 @@ namespace Private {
         ? { kind: data.error.kind, message: data.error.message }
         : null,
       progress: parseProgress(data.progress),
-      notice: parseNotice(data.notice)
+      notice: parseNotice(data.notice),
+      rescue_branches: Array.isArray(data.rescue_branches)
+        ? data.rescue_branches
+            .map(parseRescue)
+            .filter((r): r is IRescueBranch => r !== null)
+        : [],
+      rescue_message: stringOrNull(data.rescue_message) || null
+    };
+  }
+
+  function parseRescue(value: unknown): IRescueBranch | null {
+    if (typeof value !== 'object' || value === null) {
+      return null;
+    }
+    const v = value as { [key: string]: unknown };
+    if (typeof v.name !== 'string' || v.name.length === 0) {
+      return null;
+    }
+    return {
+      name: v.name,
+      created: typeof v.created === 'string' ? v.created : '',
+      paths: Array.isArray(v.paths)
+        ? v.paths.filter((p): p is string => typeof p === 'string')
+        : []
     };
   }
 

@@ -10,17 +10,22 @@ const IDS = {
   signOut: 'test:sign-out',
   fork: 'test:fork',
   resume: 'test:resume',
-  openBranch: 'test:open-branch'
+  openBranch: 'test:open-branch',
+  openRescue: 'test:open-rescue',
+  deleteRescue: 'test:delete-rescue'
 };
 
+/**
+ * Commands recording their runs: the id, and the `name` argument when given.
+ */
 function makeCommands(): { commands: CommandRegistry; ran: string[] } {
   const commands = new CommandRegistry();
   const ran: string[] = [];
   for (const [key, id] of Object.entries(IDS)) {
     commands.addCommand(id, {
       label: args => (args.short ? `short ${key}` : `long ${key}`),
-      execute: () => {
-        ran.push(id);
+      execute: args => {
+        ran.push(typeof args.name === 'string' ? `${id} ${args.name}` : id);
       }
     });
   }
@@ -100,6 +105,46 @@ describe('SyncDetails', () => {
     expect(text).toContain('The remote refused the token.');
     expect(text).toContain('Kept your local a.ipynb.');
     expect(text).toContain('gitsync/ada-rescue-1');
+  });
+
+  it('lists rescue branches with Open and Delete, and the limit message', async () => {
+    const { details, ran, text } = await open({
+      rescue_branches: [
+        {
+          name: 'gitsync/ada-rescue-2',
+          created: '2026-11-26T09:14:03+00:00',
+          paths: ['notes.txt', 'a.ipynb', 'b.py', 'c.py']
+        },
+        { name: 'gitsync/ada-rescue-1', created: '', paths: ['notes.txt'] }
+      ],
+      rescue_message:
+        '2 rescue branches hold versions that are not in your workspace.'
+    });
+    expect(text).toContain('2 rescue branches');
+    expect(text).toContain('gitsync/ada-rescue-2');
+    expect(text).toContain(
+      'other versions of notes.txt, a.ipynb, b.py and 1 more'
+    );
+    expect(text).toContain('2 rescue branches hold versions');
+    const rows = details.node.querySelectorAll('[data-rescue]');
+    expect(rows).toHaveLength(2);
+    const buttons = Array.from(rows[1].querySelectorAll('button'));
+    expect(buttons.map(b => b.textContent)).toEqual([
+      'long openRescue',
+      'long deleteRescue'
+    ]);
+    buttons[1].click();
+    buttons[0].click();
+    expect(ran).toEqual([
+      `${IDS.deleteRescue} gitsync/ada-rescue-1`,
+      `${IDS.openRescue} gitsync/ada-rescue-1`
+    ]);
+  });
+
+  it('shows no rescue section without rescue branches', async () => {
+    const { details, text } = await open({});
+    expect(text).not.toContain('rescue branch');
+    expect(details.node.querySelector('[data-rescue]')).toBeNull();
   });
 
   it('offers sign-in when needed and runs the actions', async () => {

@@ -1,4 +1,5 @@
 import type { JupyterFrontEnd } from '@jupyterlab/application';
+import * as apputils from '@jupyterlab/apputils';
 import { Notification } from '@jupyterlab/apputils';
 import { ServerConnection } from '@jupyterlab/services';
 import { CommandRegistry } from '@lumino/commands';
@@ -6,6 +7,14 @@ import { CommandRegistry } from '@lumino/commands';
 import plugin, { CommandIDs } from '../src/index';
 import { requestAPI } from '../src/request';
 import { FakeEvents, fakeRequest, makeStatus, settle } from './utils';
+
+jest.mock('@jupyterlab/apputils', () => {
+  const actual = jest.requireActual('@jupyterlab/apputils');
+  return {
+    ...actual,
+    showDialog: jest.fn((...args: unknown[]) => actual.showDialog(...args))
+  };
+});
 
 jest.mock('../src/request', () => ({
   API_NAMESPACE: 'gitsync',
@@ -139,5 +148,93 @@ describe('gitsync:fork', () => {
       'Could not fork the repository: GitHub would not fork ada/thesis: GitHub answered 500.'
     );
     expect(commands.isEnabled(CommandIDs.fork)).toBe(true);
+  });
+});
+
+describe('rescue branch commands', () => {
+  const RESCUE = {
+    name: 'gitsync/ada-rescue-1',
+    created: '2026-11-26T09:14:03+00:00',
+    paths: ['notes.txt']
+  };
+  const WITH_RESCUE = () => makeStatus({ rescue_branches: [RESCUE] });
+  afterEach(() => {
+    jest.restoreAllMocks();
+    (requestAPI as jest.Mock).mockReset();
+    Notification.dismiss();
+  });
+
+  function answerDialog(accept: boolean): jest.Mock {
+    const dialog = apputils.showDialog as unknown as jest.Mock;
+    dialog.mockResolvedValueOnce({ button: { accept } });
+    return dialog;
+  }
+
+  it('opens a rescue branch on GitHub, and is off for unknown names', async () => {
+    const { commands } = await activate({ 'GET status': WITH_RESCUE });
+    const open = jest.spyOn(window, 'open').mockReturnValue(null);
+    expect(commands.isEnabled(CommandIDs.openRescue, { name: 'nope' })).toBe(
+      false
+    );
+    await commands.execute(CommandIDs.openRescue, { name: RESCUE.name });
+    expect(open).toHaveBeenCalledWith(
+      'https://github.com/ada/thesis/tree/gitsync/ada-rescue-1',
+      '_blank',
+      'noopener,noreferrer'
+    );
+  });
+
+  it('without web pages, says how to take the version back with git', async () => {
+    const { commands } = await activate({
+      'GET status': () =>
+        makeStatus({
+          remote_url: 'https://git.example.org/ada/thesis.git',
+          rescue_branches: [RESCUE]
+        })
+    });
+    const dialog = answerDialog(true);
+    await commands.execute(CommandIDs.openRescue, { name: RESCUE.name });
+    const body = dialog.mock.calls[0][0].body as {
+      props: { children: string };
+    };
+    expect(body.props.children).toContain(
+      "git restore --source='gitsync/ada-rescue-1' -- 'notes.txt'"
+    );
+  });
+
+  it('deletes only after the user agrees, and says so', async () => {
+    const deleted: unknown[] = [];
+    const { commands } = await activate({
+      'GET status': WITH_RESCUE,
+      'POST rescues/delete': body => {
+        deleted.push(body);
+        return makeStatus();
+      }
+    });
+    const success = jest.spyOn(Notification, 'success');
+    answerDialog(false);
+    await commands.execute(CommandIDs.deleteRescue, { name: RESCUE.name });
+    expect(deleted).toEqual([]);
+    answerDialog(true);
+    await commands.execute(CommandIDs.deleteRescue, { name: RESCUE.name });
+    expect(deleted).toEqual([{ name: RESCUE.name }]);
+    expect(success.mock.calls[0][0]).toBe(
+      'Deleted the rescue branch gitsync/ada-rescue-1.'
+    );
+  });
+
+  it("shows the server's message when deleting fails", async () => {
+    const { commands } = await activate({
+      'GET status': WITH_RESCUE,
+      'POST rescues/delete': () => {
+        throw new Error('The remote could not be reached.');
+      }
+    });
+    const error = jest.spyOn(Notification, 'error');
+    answerDialog(true);
+    await commands.execute(CommandIDs.deleteRescue, { name: RESCUE.name });
+    expect(error.mock.calls[0][0]).toBe(
+      'Could not delete the rescue branch gitsync/ada-rescue-1: The remote could not be reached.'
+    );
   });
 });

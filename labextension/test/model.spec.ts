@@ -58,7 +58,13 @@ describe('SyncStatusModel', () => {
         pending_paths: ['a', 3],
         skipped: [{ path: 'x' }],
         error: { kind: 'network' },
-        notice: { message: '' }
+        notice: { message: '' },
+        rescue_branches: [
+          { name: '' },
+          3,
+          { name: 'gitsync/x-rescue-1', paths: ['a', 4] }
+        ],
+        rescue_message: ''
       })
     });
     const model = new SyncStatusModel({ events, request });
@@ -71,7 +77,11 @@ describe('SyncStatusModel', () => {
       skipped: [],
       error: null,
       notice: null,
-      progress: null
+      progress: null,
+      rescue_branches: [
+        { name: 'gitsync/x-rescue-1', created: '', paths: ['a'] }
+      ],
+      rescue_message: null
     });
   });
 
@@ -144,5 +154,34 @@ describe('SyncStatusModel', () => {
       }
     );
     await expect(model.resume('x')).rejects.toThrow('could not be pushed');
+  });
+
+  it('deletes a rescue branch and applies the answered status', async () => {
+    const rescue = { name: 'gitsync/ada-rescue-1', created: '', paths: ['a'] };
+    const { model, request } = await makeModel(
+      { rescue_branches: [rescue] },
+      { 'POST rescues/delete': () => makeStatus({ rescue_branches: [] }) }
+    );
+    expect(model.status?.rescue_branches).toEqual([rescue]);
+    await model.deleteRescue(rescue.name);
+    expect(model.status?.rescue_branches).toEqual([]);
+    const call = request.mock.calls.find(c => c[0] === 'rescues/delete');
+    expect(JSON.parse(call?.[1].body)).toEqual({ name: rescue.name });
+  });
+
+  it('rejects a failed delete with the server message, the status unchanged', async () => {
+    const rescue = { name: 'gitsync/ada-rescue-1', created: '', paths: ['a'] };
+    const { model } = await makeModel(
+      { rescue_branches: [rescue] },
+      {
+        'POST rescues/delete': () => {
+          throw new Error('The remote is unreachable');
+        }
+      }
+    );
+    await expect(model.deleteRescue(rescue.name)).rejects.toThrow(
+      'unreachable'
+    );
+    expect(model.status?.rescue_branches).toEqual([rescue]);
   });
 });

@@ -33,6 +33,8 @@ export function makeStatus(overrides: Partial<ISyncStatus> = {}): ISyncStatus {
     error: null,
     progress: null,
     notice: null,
+    rescue_branches: [],
+    rescue_message: null,
     ...overrides
   };
 }

@@ -16,7 +16,7 @@ import {
   TRANSLATION_DOMAIN
 } from '../labels';
 import { needsFork } from '../model';
-import type { ISyncStatus, SyncStatusModel } from '../model';
+import type { IRescueBranch, ISyncStatus, SyncStatusModel } from '../model';
 import { branchUrl, commitUrl, parseRemote } from '../remote';
 import type { IRemoteInfo } from '../remote';
 
@@ -38,6 +38,11 @@ export interface IDetailsCommands {
   fork: string;
   resume: string;
   openBranch: string;
+  /**
+   * Take `{ name }` of a rescue branch.
+   */
+  openRescue: string;
+  deleteRescue: string;
 }
 
 /**
@@ -232,7 +237,71 @@ export class SyncDetails extends ReactWidget {
             {this._renderPaths(status.skipped)}
           </section>
         ) : null}
+        {status.rescue_branches.length > 0
+          ? this._renderRescues(status.rescue_branches, status.rescue_message)
+          : null}
       </>
+    );
+  }
+
+  /**
+   * The rescue branches, each with Open and Delete.
+   */
+  private _renderRescues(
+    rescues: IRescueBranch[],
+    message: string | null
+  ): JSX.Element {
+    const trans = this._trans;
+    const ids = this._ids;
+    return (
+      <section className="jp-gitsync-Details-rescues">
+        <h3>
+          {trans._n('%1 rescue branch', '%1 rescue branches', rescues.length)}
+        </h3>
+        {message ? (
+          <p className="jp-gitsync-Details-notice" role="status">
+            {message}
+          </p>
+        ) : null}
+        <ul className="jp-gitsync-Details-paths jp-gitsync-Details-rescueList">
+          {rescues.map(rescue => (
+            <li key={rescue.name} data-rescue={rescue.name}>
+              <code title={rescue.name}>{rescue.name}</code>
+              <span className="jp-gitsync-Details-muted">
+                {' — '}
+                {trans.__(
+                  'other versions of %1',
+                  rescue.paths.slice(0, 3).join(', ') || trans.__('some files')
+                )}
+                {rescue.paths.length > 3
+                  ? ` ${trans._n('and %1 more', 'and %1 more', rescue.paths.length - 3)}`
+                  : ''}
+                {rescue.created
+                  ? `, ${formatTime(rescue.created, this._relativeTimes)}`
+                  : ''}
+              </span>
+              <span className="jp-gitsync-Details-rescueActions">
+                {[ids.openRescue, ids.deleteRescue]
+                  .filter(id => this._commands.hasCommand(id))
+                  .map(id => (
+                    <button
+                      key={id}
+                      type="button"
+                      className="jp-Button jp-mod-styled jp-mod-reject jp-mod-small"
+                      data-command={id}
+                      onClick={() => {
+                        this._onAction?.(id);
+                        void this._commands.execute(id, { name: rescue.name });
+                      }}
+                    >
+                      {this._commands.label(id, { name: rescue.name })}
+                    </button>
+                  ))}
+              </span>
+            </li>
+          ))}
+        </ul>
+      </section>
     );
   }
 
