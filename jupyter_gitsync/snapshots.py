@@ -140,7 +140,39 @@ class Snapshotter:
         for delta in diff.deltas:
             changed.add(delta.old_file.path)
             changed.add(delta.new_file.path)
+        changed |= self._odd_entries()
+        changed |= set(self.skipped)  # looked at again: gone, renamed or fixed meanwhile
         return changed
+
+    def _odd_entries(self) -> set[str]:
+        """Pipes, sockets, devices, and names that are not UTF-8: libgit2's scan passes them
+        over in silence, so the full scan looks for them here, to list them as skipped. Reads
+        only directory entries (no stat per file); skips excluded and ignored folders."""
+        found: set[str] = set()
+        folders = [""]
+        while folders:
+            folder = folders.pop()
+            try:
+                entries = list(os.scandir(self.repo.workspace / folder))
+            except OSError:
+                continue  # an unreadable folder is listed by staging
+            for entry in entries:
+                path = f"{folder}{entry.name}"
+                if path == ".git" or filters.is_excluded(path, self.excludes):
+                    continue
+                try:
+                    if not _utf8(path):
+                        found.add(path)
+                    elif entry.is_dir(follow_symlinks=False):
+                        if not self.git.path_is_ignored(f"{path}/"):
+                            folders.append(f"{path}/")
+                    elif not (
+                        entry.is_file(follow_symlinks=False) or entry.is_symlink()
+                    ) and not self.git.path_is_ignored(path):
+                        found.add(path)
+                except OSError:
+                    continue
+        return found
 
     def _unreadable_in(self, message: str) -> str | None:
         """The workspace path named in a libgit2 error about a file it could not open."""
@@ -178,7 +210,10 @@ class Snapshotter:
             return
         if not _utf8(relpath):  # bytes the file system allowed but no UTF-8 name spells
             shown = relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            self.skipped[shown] = "its name is not valid UTF-8, which git cannot store here"
+            if os.path.lexists(self.repo.workspace / relpath):
+                self.skipped[shown] = "its name is not valid UTF-8, which git cannot store here"
+            else:  # renamed or deleted: no longer a problem
+                self.skipped.pop(shown, None)
             return
         linked = self._linked_parent(relpath)
         if linked is not None:  # the folder became a link: store the link, never follow it

@@ -1579,12 +1579,6 @@ async def test_odd_names_during_random_edits(
     assert report.saves_found == report.saves_made
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="package bug: Snapshotter._stage lists a name that is not UTF-8 under its shown"
-    " (U+FFFD) form and nothing ever removes that entry: renamed or deleted, it stays in"
-    " `skipped` for the engine's life",
-)
 async def test_an_odd_name_renamed_leaves_skipped(
     start_engine: Callable[..., Any],
     workspace: Path,
@@ -1621,12 +1615,6 @@ async def test_an_odd_name_renamed_leaves_skipped(
     assert not any(s["path"] == shown for s in engine.status_json()["skipped"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="package bug: a FIFO or socket already in the workspace when the engine starts is"
-    " never listed in `skipped` (the full scan, libgit2's diff_to_workdir, leaves such files"
-    " out, and only a watcher event for the path reaches the 'not a regular file' check)",
-)
 async def test_a_fifo_and_a_socket_present_at_start_are_listed(
     start_engine: Callable[..., Any],
     workspace: Path,
