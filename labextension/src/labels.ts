@@ -414,6 +414,27 @@ namespace Private {
             action
           );
         }
+        if (
+          status.error?.kind === 'no-token' ||
+          status.error?.kind === 'no-login'
+        ) {
+          // Nobody gave a token yet (or it names nobody): a call to sign in,
+          // with the server's reason (e.g. that Binder keeps the work only in
+          // this session until then); never a word of refusal.
+          return make(
+            'warning',
+            trans.__('Sign in to keep your work'),
+            serverError,
+            waiting > 0
+              ? trans._n(
+                  '%1 snapshot is kept here until then.',
+                  '%1 snapshots are kept here until then.',
+                  waiting
+                )
+              : null,
+            action
+          );
+        }
         return make(
           'warning',
           trans.__('Sign-in required'),

@@ -16,6 +16,15 @@ const ALERT_STATES: ReadonlySet<SyncState> = new Set<SyncState>([
 ]);
 
 /**
+ * States in which whatever was alerted is over.
+ */
+const SOLVED_STATES: ReadonlySet<SyncState> = new Set<SyncState>([
+  'synced',
+  'unpushed',
+  'disabled'
+]);
+
+/**
  * What the notifications can offer as buttons.
  */
 export interface INotifierActions {
@@ -85,13 +94,7 @@ export class AlertNotifier {
     if (!this._enabled()) {
       return;
     }
-    if (
-      change.source === 'event' &&
-      status.state !== change.previousState &&
-      ALERT_STATES.has(status.state)
-    ) {
-      this._notifyState(status);
-    }
+    this._followProblem(status, change);
     if (notice) {
       this._notifyNotice(status);
     }
@@ -100,7 +103,41 @@ export class AlertNotifier {
     }
   }
 
-  private _notifyState(status: ISyncStatus): void {
+  /**
+   * One alert per problem: a save in between (snapshotting, then back to
+   * sign-in required) is no new problem; the alert goes once syncing works.
+   */
+  private _followProblem(
+    status: ISyncStatus,
+    change: SyncStatusModel.IChangedArgs
+  ): void {
+    if (ALERT_STATES.has(status.state)) {
+      const problem = `${status.state} ${status.error?.kind ?? ''} ${
+        status.error?.message ?? ''
+      }`;
+      if (
+        change.source === 'event' &&
+        status.state !== change.previousState &&
+        problem !== this._problem
+      ) {
+        this._problem = problem;
+        this._dismissAlert();
+        this._alertId = this._notifyState(status);
+      }
+    } else if (SOLVED_STATES.has(status.state)) {
+      this._problem = null;
+      this._dismissAlert();
+    }
+  }
+
+  private _dismissAlert(): void {
+    if (this._alertId !== null) {
+      Notification.dismiss(this._alertId);
+      this._alertId = null;
+    }
+  }
+
+  private _notifyState(status: ISyncStatus): string {
     const trans = this._trans;
     const { title } = describeStatus(status, { relativeTimes: true, trans });
     const actions: Notification.IAction[] = [];
@@ -123,11 +160,9 @@ export class AlertNotifier {
         callback: this._actions.showDetails
       });
     }
-    if (status.state === 'auth-required') {
-      Notification.warning(title, { autoClose: false, actions });
-    } else {
-      Notification.error(title, { autoClose: false, actions });
-    }
+    return status.state === 'auth-required'
+      ? Notification.warning(title, { autoClose: false, actions })
+      : Notification.error(title, { autoClose: false, actions });
   }
 
   private _notifyNotice(status: ISyncStatus): void {
@@ -194,9 +229,11 @@ export class AlertNotifier {
   }
 
   private _actions: INotifierActions;
+  private _alertId: string | null = null;
   private _enabled: () => boolean;
   private _isDisposed = false;
   private _model: SyncStatusModel;
+  private _problem: string | null = null;
   private _noticeKey: string | null = null;
   private _skipped = new Set<string>();
   private _trans: TranslationBundle;

@@ -99,6 +99,28 @@ describe('describeStatus', () => {
     expect(d.title).not.toContain('gitsync/auth/fork');
   });
 
+  it('asks to sign in, with the reason and no refusal, when nobody gave a token', () => {
+    for (const kind of ['no-token', 'no-login']) {
+      const d = describeStatus(
+        makeStatus({
+          state: 'auth-required',
+          unpushed_commits: 1,
+          error: {
+            kind,
+            message:
+              'Sign in to GitHub to keep your work: until then it is saved only in this Binder session.'
+          }
+        })
+      );
+      expect(d.label).toBe('Sign in to keep your work');
+      expect(d.tone).toBe('warning');
+      expect(d.title).toContain('saved only in this Binder session');
+      expect(d.title).toContain('1 snapshot is kept here until then.');
+      expect(d.title).not.toContain('refused');
+      expect(d.title).not.toContain('again');
+    }
+  });
+
   it('still asks to sign in when the credentials were refused', () => {
     const d = describeStatus(
       makeStatus({

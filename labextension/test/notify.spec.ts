@@ -38,6 +38,34 @@ describe('AlertNotifier', () => {
     expect(warning).toHaveBeenCalledTimes(1);
   });
 
+  it('alerts once per problem, not at every save, and withdraws it once synced', async () => {
+    const { model, events } = await makeModel();
+    const dismiss = jest.spyOn(Notification, 'dismiss');
+    new AlertNotifier(model, trans, () => true, { signIn: jest.fn() });
+    const noToken = {
+      kind: 'no-token',
+      message: 'Sign in to GitHub to keep your work.'
+    };
+    for (let save = 0; save < 5; save++) {
+      events.emit({ state: 'snapshotting', error: noToken });
+      events.emit({ state: 'auth-required', error: noToken });
+    }
+    expect(warning).toHaveBeenCalledTimes(1);
+    const [message] = warning.mock.calls[0];
+    expect(message).toContain('Sign in to GitHub to keep your work.');
+    expect(message).not.toContain('refused');
+    const id = warning.mock.results[0].value;
+    events.emit({ state: 'restoring', error: null });
+    events.emit({ state: 'synced', error: null });
+    expect(dismiss).toHaveBeenCalledWith(id);
+    // a new problem later is a new alert
+    events.emit({
+      state: 'auth-required',
+      error: { kind: 'auth', message: 'The token expired.' }
+    });
+    expect(warning).toHaveBeenCalledTimes(2);
+  });
+
   it('offers to fork, not to sign in, without push access', async () => {
     const { model, events } = await makeModel();
     const signIn = jest.fn();
