@@ -19,7 +19,7 @@ import pytest
 
 from tests.github_stub import GitHubStub
 from tests.gitserver import GitHTTPServer
-from tests.helpers import async_wait_until, git, ref_or_none, show
+from tests.helpers import LocalSession, async_wait_until, git, ref_or_none, show
 from tests.helpers import start_extensions as start
 from tests.test_auth_api import _ENV, Api
 
@@ -55,11 +55,25 @@ def jp_root_dir(tmp_path: Path, github: GitHubStub, git_server: GitHTTPServer) -
 
 
 @pytest.fixture
+def env_token() -> bool:
+    """Whether the server gets a token in GITSYNC_TOKEN (one the git server takes and GitHub
+    does not know); by default nobody gave one."""
+    return False
+
+
+@pytest.fixture
 def jp_server_config(
-    github: GitHubStub, launch_user: str, monkeypatch: pytest.MonkeyPatch
+    github: GitHubStub,
+    git_server: GitHTTPServer,
+    launch_user: str,
+    env_token: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, Any]:
     for name in (*_ENV, "GITSYNC_BRANCH"):
         monkeypatch.delenv(name, raising=False)
+    if env_token:
+        assert git_server.token is not None
+        monkeypatch.setenv("GITSYNC_TOKEN", git_server.token)
     monkeypatch.setenv("JUPYTERHUB_USER", launch_user)
     monkeypatch.setenv("BINDER_LAUNCH_HOST", "https://mybinder.org/")
     monkeypatch.setenv("BINDER_REPO_URL", f"https://github.com/{OWNER}/{REPO}")
@@ -109,7 +123,19 @@ async def test_signing_in_on_binder_never_goes_back_to_sign_in_required(
     git_server: GitHTTPServer,
     github: GitHubStub,
     launch_user: str,
+    tmp_path: Path,
 ) -> None:
+    """The last launch's work is on gitsync/octocat; this launch edits before signing in;
+    after sign-in both are in the workspace and on the tip."""
+    assert git_server.token is not None
+    bare = git_server.repo_path(f"{OWNER}/{REPO}")
+    last_launch = tmp_path / "last-launch"
+    git(tmp_path, "clone", "--quiet", str(bare), str(last_launch))
+    earlier = LocalSession(last_launch, "gitsync/octocat")
+    (last_launch / "yesterday.txt").write_text("from the last launch")
+    earlier.snapshot(None)
+    earlier.push(git_server.repo_url(f"{OWNER}/{REPO}"), lambda: git_server.token)
+    earlier.close()
     api = Api(jp_fetch)
     await start(jp_serverapp)
     (jp_root_dir / "draft.txt").write_text("written before sign-in")
@@ -121,8 +147,9 @@ async def test_signing_in_on_binder_never_goes_back_to_sign_in_required(
     github.approve(started["user_code"], login="octocat", token=git_server.token)
     synced = await async_wait_until(lambda: api.state_is("synced"), what="synced after sign-in")
     assert synced["branch"] == "gitsync/octocat"
-    bare = git_server.repo_path(f"{OWNER}/{REPO}")
     assert show(bare, "refs/heads/gitsync/octocat", "draft.txt") == b"written before sign-in"
+    assert show(bare, "refs/heads/gitsync/octocat", "yesterday.txt") == b"from the last launch"
+    assert (jp_root_dir / "yesterday.txt").read_text() == "from the last launch"
     after = events[seen_before:]
     states = [e["state"] for e in after]
     # once the token is in use, nothing says sign-in is required, or that a token was refused
@@ -132,6 +159,25 @@ async def test_signing_in_on_binder_never_goes_back_to_sign_in_required(
     branches = git(bare, "for-each-ref", "--format=%(refname)", "refs/heads/").split()
     assert not [b for b in branches if launch_user in b or launch_user.rsplit("-", 1)[1] in b]
     assert ref_or_none(bare, "refs/heads/gitsync/octocat") == synced["head"]
+
+
+@pytest.mark.parametrize("env_token", [True])
+async def test_a_token_that_names_nobody_leaves_the_branch_unnamed(
+    jp_serverapp: Any, jp_fetch: Any, jp_root_dir: Path, git_server: GitHTTPServer
+) -> None:
+    """A token GitHub does not know (an admin's token for another host, an App token): no
+    login names the branch, so nothing is pushed, and the status says how to fix that."""
+    api = Api(jp_fetch)
+    await start(jp_serverapp)
+    (jp_root_dir / "draft.txt").write_text("kept here")
+    status = await async_wait_until(lambda: _snapshotted(api), what="a local snapshot")
+    assert status["error"]["kind"] == "no-login"
+    assert "GITSYNC_BRANCH" in status["error"]["message"]
+    assert "refused" not in status["error"]["message"]
+    assert status["branch"] == ""
+    bare = git_server.repo_path(f"{OWNER}/{REPO}")
+    branches = git(bare, "for-each-ref", "--format=%(refname)", "refs/heads/").split()
+    assert branches == ["refs/heads/main"]  # nothing pushed under any name
 
 
 async def _snapshotted(api: Api) -> dict[str, Any] | None:
