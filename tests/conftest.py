@@ -13,6 +13,7 @@ import pytest
 from jupyter_gitsync.app import EVENT_SCHEMA_ID, GitSync
 from tests.gitserver import GitHTTPServer
 from tests.helpers import SNAPSHOT_BRANCH, LocalSession, git
+from tests.wheel import InstalledWheel, build_and_install
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -107,3 +108,9 @@ def events(jp_serverapp: Any) -> list[dict[str, Any]]:
 
     jp_serverapp.event_logger.add_listener(schema_id=EVENT_SCHEMA_ID, listener=listener)
     return received
+
+
+@pytest.fixture(scope="session")
+def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> InstalledWheel:
+    """The release wheel installed into a fresh virtualenv (built once per run)."""
+    return build_and_install(tmp_path_factory.mktemp("wheel"))

@@ -80,6 +80,7 @@ def jupyter_process(
     extra_env: Mapping[str, str] | None = None,
     extensions: Mapping[str, bool] | None = None,
     wrapper: Sequence[str] | None = None,
+    python: Path | None = None,
     start_timeout: float = 60,
     stop_timeout: float = 60,
 ) -> Iterator[JupyterProcess]:
@@ -87,7 +88,8 @@ def jupyter_process(
     (default: jupyter_gitsync) enabled, HOME and the Jupyter dirs under `tmp`, and `env` over
     an inherited environment cleaned of GITSYNC_*/GITHUB_*; stop it (SIGTERM, then SIGKILL
     after `stop_timeout`) afterwards. `extra_env` is applied before `env`; `wrapper` is a
-    command prefix (e.g. a fault injector)."""
+    command prefix (e.g. a fault injector). `python`: another environment's interpreter (an
+    installed wheel), which then never sees this checkout (not on its path, nor its cwd)."""
     config = tmp / "config"
     config.mkdir(parents=True, exist_ok=True)
     enabled = {"jupyter_gitsync": True} if extensions is None else dict(extensions)
@@ -100,7 +102,9 @@ def jupyter_process(
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("GITSYNC_", "GITHUB_"))},
         "HOME": str(tmp),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), inherited])),
+        "PYTHONPATH": (
+            os.pathsep.join(filter(None, [str(REPO_ROOT), inherited])) if python is None else ""
+        ),
         "JUPYTER_CONFIG_DIR": str(config),
         "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
         "JUPYTER_DATA_DIR": str(tmp / "data"),
@@ -109,7 +113,7 @@ def jupyter_process(
     }
     log = tmp / "server.log"
     command = [
-        sys.executable, "-m", app,
+        str(python or sys.executable), "-m", app,
         f"--ServerApp.root_dir={root}",
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
@@ -122,7 +126,7 @@ def jupyter_process(
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*(wrapper or []), *command],
-            cwd=REPO_ROOT,
+            cwd=REPO_ROOT if python is None else tmp,
             stdin=subprocess.DEVNULL,  # as under a hub or Binder: no terminal
             env=full_env,
             stdout=out,

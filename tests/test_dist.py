@@ -9,34 +9,20 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.wheel import InstalledWheel, run
+
 ROOT = Path(__file__).resolve().parent.parent
-BUILT_FRONTEND = ROOT / "jupyter_gitsync" / "labextension" / "package.json"
-
-
-def run(command: list[str], env: dict[str, str] | None = None, timeout: float = 900) -> str:
-    done = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    assert done.returncode == 0, f"{command}:\n{done.stdout}\n{done.stderr}"
-    return done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not BUILT_FRONTEND.exists():
-        pytest.fail("the frontend is not built: run `make setup` first")
-    out = tmp_path_factory.mktemp("dist")
-    run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)])
-    [built] = out.glob("jupyter_gitsync-*.whl")
-    return built
+def wheel(installed_wheel: InstalledWheel) -> Path:
+    return installed_wheel.wheel
 
 
 def test_the_wheel_holds_both_extensions_and_nothing_else(wheel: Path) -> None:
@@ -51,12 +37,10 @@ def test_the_wheel_holds_both_extensions_and_nothing_else(wheel: Path) -> None:
     assert not [n for n in names if n.startswith(("tests/", "node_modules/", "labextension/"))]
 
 
-def test_the_wheel_installs_and_enables_itself_without_nodejs(wheel: Path, tmp_path: Path) -> None:
-    venv = tmp_path / "venv"
-    run([sys.executable, "-m", "venv", str(venv)])
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    run([*pip, "--upgrade", "pip"])
-    run([*pip, str(wheel), "jupyterlab>=4,<5"])  # as a Binder requirements.txt would
+def test_the_wheel_installs_and_enables_itself_without_nodejs(
+    installed_wheel: InstalledWheel, tmp_path: Path
+) -> None:
+    venv = installed_wheel.venv
     path = str(venv / "bin")
     assert shutil.which("node", path=path) is None  # (jlpm comes with jupyterlab; it needs node)
     env = {"PATH": path, "HOME": str(tmp_path), "JUPYTER_PLATFORM_DIRS": "1"}

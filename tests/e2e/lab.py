@@ -54,15 +54,18 @@ def built_frontend() -> Path:
 
 
 @contextmanager
-def jupyter_lab(root: Path, tmp: Path, env: dict[str, str]) -> Iterator[Lab]:
+def jupyter_lab(
+    root: Path, tmp: Path, env: dict[str, str], python: Path | None = None
+) -> Iterator[Lab]:
     """Start `jupyter lab` on a free loopback port with jupyter_gitsync and this checkout's
-    frontend; stop it (SIGTERM) afterwards."""
+    frontend (or, with `python`, an environment where the wheel is installed: its own
+    frontend); stop it (SIGTERM) afterwards."""
     # JupyterLab serves a federated extension from <path>/<package name>/, like the link
     # `jupyter labextension develop` makes in the environment.
     extensions = tmp / "labextensions"
     extensions.mkdir(parents=True, exist_ok=True)
     link = extensions / "jupyter-gitsync"
-    if not link.exists():
+    if python is None and not link.exists():
         link.symlink_to(built_frontend(), target_is_directory=True)
     settings = tmp / "lab-settings"
     for name, values in _QUIET_SETTINGS.items():
@@ -80,6 +83,7 @@ def jupyter_lab(root: Path, tmp: Path, env: dict[str, str]) -> Iterator[Lab]:
             "JUPYTERLAB_SETTINGS_DIR": str(settings),
             "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
         },
+        python=python,
         start_timeout=90,
     ) as server:
         yield Lab(server.url, server.token, server.process, server.log)
