@@ -180,7 +180,9 @@ async def test_no_token_means_sign_in_required_and_local_snapshots(
         return current if current and current["unpushed_commits"] >= 1 else None
 
     current = await async_wait_until(kept_locally, what="auth-required with a local snapshot")
-    assert current["error"]["kind"] == "auth"
+    assert current["error"]["kind"] == "no-token"  # nobody gave one: not a refusal
+    assert "refused" not in current["error"]["message"]
+    assert "Sign in to GitHub" in current["error"]["message"]
     assert remote_tip(git_server, remote) is None
     local = ref_or_none(workspace, f"refs/heads/{BRANCH}")
     assert local is not None and show(workspace, local, "a.txt") == b"a"

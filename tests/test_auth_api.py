@@ -158,7 +158,7 @@ async def test_sign_in_from_the_ui_pushes_every_snapshot_made_meanwhile(
     # No token anywhere: snapshots are kept locally, one after the other.
     (workspace / "first.txt").write_text("first")
     first = await async_wait_until(lambda: _more(api, None), what="a local snapshot")
-    assert first["error"]["kind"] == "auth"
+    assert first["error"]["kind"] == "no-token"
     (workspace / "second.txt").write_text("second")
     later = await async_wait_until(lambda: _more(api, first), what="another snapshot")
     assert later["state"] == "auth-required"
