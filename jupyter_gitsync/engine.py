@@ -88,8 +88,9 @@ class PushPermission(Protocol):
     """Asked before the first push to a remote (may this user push there at all?), and for
     the branch named after the user while the branch is provisional."""
 
-    async def check_push(self) -> None:
-        """Raise a GitSyncError (PermissionDenied) that says why not."""
+    async def check_push(self) -> str | None:
+        """Raise a GitSyncError (PermissionDenied) that says why not; or return the URL of
+        the user's own fork to sync to instead (None: push here)."""
 
     async def login_branch(self) -> str | None:
         """gitsync/<login> for the token in use, or None when no login is known."""
@@ -575,15 +576,13 @@ class SyncEngine:
         error: GitSyncError | None = None
         with self.tracker.doing(State.PUSHING):
             try:
-                if self._permission is not None and not self._permission_checked:
-                    await self._permission.check_push()
-                    self._permission_checked = True
-                try:
-                    sent = await self._send()
-                except PushRejected:
-                    await self._diverged()
-                    sent = await self._send()
-                await self._prune_rescues()
+                if await self._may_push_here():
+                    try:
+                        sent = await self._send()
+                    except PushRejected:
+                        await self._diverged()
+                        sent = await self._send()
+                    await self._prune_rescues()
             except Exception as exc:
                 error = self._as_failure(exc, "The push")
         now = time.monotonic()
@@ -601,6 +600,19 @@ class SyncEngine:
             self.tracker.set_synced_at(_now_iso())
         self.tracker.set_error("remote", error)
         await self._refresh()
+
+    async def _may_push_here(self) -> bool:
+        """Asked once per remote: may this user push there? False when the user's own fork of
+        it is where the work goes (a relaunch finds the fork of an earlier session): the
+        workspace syncs to the fork from now on, its snapshot taken in first (the gate)."""
+        if self._permission is None or self._permission_checked:
+            return True
+        fork = await self._permission.check_push()
+        self._permission_checked = True
+        if fork is None:
+            return True
+        await self._job_set_remote(fork)
+        return False
 
     async def _send(self) -> dict[str, Any]:
         assert self._repo is not None and self._transport is not None

@@ -76,6 +76,7 @@ class Repo:
     name: str
     pushers: set[str] = field(default_factory=set)
     installation: int | None = None
+    parent: str | None = None  # owner/name of the repository this is a fork of
 
 
 class GitHubStub:
@@ -187,6 +188,18 @@ class GitHubStub:
             self.repos[f"{owner}/{name}"] = Repo(owner, name, set(pushers or ()), installation)
         if self.git is not None and not self.git.repo_path(f"{owner}/{name}").exists():
             self.git.create_repo(f"{owner}/{name}", {"README.md": b"# Project\n"})
+
+    def add_fork(self, source: str, login: str) -> Repo:
+        """`login`'s fork of the repository `source` (owner/name), as POST .../forks makes it
+        (and its git repository, a copy, when `git` is set)."""
+        name = source.split("/")[1]
+        with self.lock:
+            fork = Repo(login, name, {login}, parent=source)
+            self.repos[f"{login}/{name}"] = fork
+            self.forks.append(f"{login}/{name}")
+        if self.git is not None and not self.git.repo_path(f"{login}/{name}").exists():
+            self.git.fork_repo(source, f"{login}/{name}")
+        return fork
 
     def install_app(self, owner: str, name: str) -> int:
         """Install the App on a repository; returns the installation id."""
@@ -475,12 +488,7 @@ class ForkHandler(_Handler):
             if f"{owner}/{name}" not in self.stub.repos:
                 self.not_found()
                 return
-            fork = Repo(record.login, name, {record.login})
-            self.stub.repos[f"{fork.owner}/{fork.name}"] = fork
-            self.stub.forks.append(f"{fork.owner}/{fork.name}")
-        git = self.stub.git
-        if git is not None and not git.repo_path(f"{fork.owner}/{name}").exists():
-            git.fork_repo(f"{owner}/{name}", f"{fork.owner}/{name}")
+        fork = self.stub.add_fork(f"{owner}/{name}", record.login)
         self.reply(202, _repo_json(self.stub, fork))
 
 
@@ -593,14 +601,22 @@ class HubUserHandler(_Handler):
 
 def _repo_json(stub: GitHubStub, repo: Repo) -> dict[str, Any]:
     full_name = f"{repo.owner}/{repo.name}"
-    return {
+    body: dict[str, Any] = {
         "full_name": full_name,
         "name": repo.name,
         "owner": {"login": repo.owner},
         "private": False,
+        "fork": repo.parent is not None,
         "html_url": f"{stub.url}/{full_name}",
         "clone_url": f"{stub.url}/{full_name}.git",
     }
+    parent = stub.repos.get(repo.parent) if repo.parent else None
+    if parent is not None:  # GitHub adds the parent (and the network's source) to a fork
+        body["parent"] = body["source"] = {
+            "full_name": repo.parent,
+            "clone_url": f"{stub.url}/{repo.parent}.git",
+        }
+    return body
 
 
 def _routes(stub: GitHubStub) -> list[tuple[str, type[_Handler], dict[str, Any]]]:

@@ -31,11 +31,17 @@ def binder_user() -> str:
 
 
 @pytest.fixture
-def github(git_server: GitHTTPServer) -> Iterator[GitHubStub]:
+def pushers() -> set[str]:
+    """Who may push to ada/thesis."""
+    return {"octocat"}
+
+
+@pytest.fixture
+def github(git_server: GitHTTPServer, pushers: set[str]) -> Iterator[GitHubStub]:
     stub = GitHubStub().start()
     stub.git = git_server  # ada/thesis.git on the stand-in is the real git server
     stub.interval = 0
-    stub.add_repo(OWNER, REPO, pushers={"octocat"})
+    stub.add_repo(OWNER, REPO, pushers=pushers)
     yield stub
     stub.stop()
 
@@ -183,3 +189,48 @@ async def test_a_token_that_names_nobody_leaves_the_branch_unnamed(
 async def _snapshotted(api: Api) -> dict[str, Any] | None:
     status = await api.get("status")
     return status if status["head"] and status["state"] == "auth-required" else None
+
+
+@pytest.mark.parametrize("pushers", [set()])
+async def test_a_relaunch_finds_the_users_fork_by_itself_after_sign_in(
+    jp_serverapp: Any,
+    jp_fetch: Any,
+    jp_root_dir: Path,
+    git_server: GitHTTPServer,
+    github: GitHubStub,
+    tmp_path: Path,
+) -> None:
+    """octocat may not push to ada/thesis; an earlier launch forked it and synced there. This
+    launch signs in: the fork is found (GET /repos/octocat/thesis), its snapshot taken in,
+    and the work goes there; nothing is pushed to ada/thesis, and no fork is made again."""
+    assert git_server.token is not None
+    github.add_user_token("octocat", git_server.token)
+    github.add_fork(f"{OWNER}/{REPO}", "octocat")
+    fork_bare = git_server.repo_path("octocat/thesis")
+    last_launch = tmp_path / "last-launch"
+    git(tmp_path, "clone", "--quiet", str(fork_bare), str(last_launch))
+    earlier = LocalSession(last_launch, "gitsync/octocat")
+    (last_launch / "yesterday.txt").write_text("synced to the fork")
+    earlier.snapshot(None)
+    earlier.push(git_server.repo_url("octocat/thesis"), lambda: git_server.token)
+    earlier.close()
+    forks_before = list(github.forks)
+
+    api = Api(jp_fetch)
+    await start(jp_serverapp)
+    (jp_root_dir / "today.txt").write_text("this launch")
+    await async_wait_until(lambda: _snapshotted(api), what="a local snapshot")
+    _, started = await api.call("POST", "auth", "device")
+    github.approve(started["user_code"], login="octocat", token=git_server.token)
+    synced = await async_wait_until(lambda: api.state_is("synced"), what="synced to the fork")
+    assert synced["remote_url"] == f"{github.url}/octocat/thesis.git"
+    assert synced["branch"] == "gitsync/octocat"
+    tip = "refs/heads/gitsync/octocat"
+    assert show(fork_bare, tip, "yesterday.txt") == b"synced to the fork"
+    assert show(fork_bare, tip, "today.txt") == b"this launch"
+    assert (jp_root_dir / "yesterday.txt").read_text() == "synced to the fork"
+    upstream = git_server.repo_path(f"{OWNER}/{REPO}")
+    assert git(upstream, "for-each-ref", "--format=%(refname)", "refs/heads/").split() == [
+        "refs/heads/main"
+    ]
+    assert github.forks == forks_before  # found, not made again

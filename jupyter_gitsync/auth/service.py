@@ -157,21 +157,27 @@ class AuthService:
         """(owner, name) of the remote when it is on the configured GitHub, else None."""
         return parse_repo(self.remote_url(), self.github.web_url)
 
-    async def check_push(self) -> None:
-        """Before the first push to a remote: raise PermissionDenied, in plain words, when
-        GitHub says this user may not push there (None: not GitHub, or no answer: the push
-        itself will tell)."""
+    async def check_push(self) -> str | None:
+        """Before the first push to a remote: when GitHub says this user may not push there,
+        the clone URL of the user's own fork of it if there is one (made in an earlier
+        session: the work goes there), else PermissionDenied in plain words. None: pushing
+        may go on (allowed, not GitHub, or no answer: the push itself will tell)."""
         try:
             allowed = await self.can_push()
+            fork = await self._own_fork() if allowed is False else None
         except AuthError as exc:
             log.info("gitsync: could not check push permission: %s", exc.message)
-            return
+            return None
+        if fork is not None:
+            log.info("gitsync: found your fork %s; syncing there", fork)
+            return fork
         if allowed is False:
             repository = "/".join(self.repository() or ("", ""))
             raise PermissionDenied(
                 f"You cannot push to {repository}. Fork it to your GitHub account to keep"
                 " your work synced there."
             )
+        return None
 
     def _run_job(self, work: Coroutine[Any, Any, None]) -> None:
         """Hand the engine a job without waiting for it (it queues behind the engine's work)."""
@@ -299,6 +305,34 @@ class AuthService:
             raise AuthError(_refusal(response.status, github_message(response)), 502)
         self._can_push[key] = (time.monotonic(), allowed)
         return allowed
+
+    async def _own_fork(self) -> str | None:
+        """The clone URL of the signed-in user's fork of the remote, when GitHub has one
+        (GET /repos/{login}/{name}: a fork whose parent is the remote)."""
+        repository = self.repository()
+        active = await self._active()
+        if repository is None or active is None:
+            return None
+        identity = await self._identify(*active)
+        if not identity.login or identity.login.lower() == repository[0].lower():
+            return None
+        response = await api_request(
+            "GET",
+            f"{self.github.api_url}/repos/{identity.login}/{repository[1]}",
+            authorization=f"Bearer {active[1]}",
+        )
+        body = response.body if isinstance(response.body, dict) else {}
+        parent = body.get("parent")
+        parent_name = parent.get("full_name", "") if isinstance(parent, dict) else ""
+        wanted = "/".join(repository).lower()
+        if (
+            response.status != 200
+            or body.get("fork") is not True
+            or str(parent_name).lower() != wanted
+            or not isinstance(body.get("clone_url"), str)
+        ):
+            return None
+        return str(body["clone_url"])
 
     async def fork(self) -> dict[str, Any]:
         """Fork the remote into the signed-in user's account (GitHub answers 202 and creates it
