@@ -147,6 +147,23 @@ describe('SyncDetails', () => {
     expect(details.node.querySelector('[data-rescue]')).toBeNull();
   });
 
+  it('shows a call to sign in as a notice, not an error', async () => {
+    const { details, text } = await open({
+      state: 'auth-required',
+      error: {
+        kind: 'no-token',
+        message: 'Sign in to GitHub to keep your work.'
+      }
+    });
+    expect(text).toContain('Sign in to GitHub to keep your work.');
+    expect(details.node.querySelector('.jp-gitsync-Details-error')).toBeNull();
+    expect(
+      details.node
+        .querySelector('.jp-gitsync-Details-notice')!
+        .getAttribute('data-kind')
+    ).toBe('no-token');
+  });
+
   it('offers sign-in when needed and runs the actions', async () => {
     const { details, ran } = await open({ state: 'auth-required' });
     const buttons = Array.from(

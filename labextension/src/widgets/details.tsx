@@ -26,6 +26,12 @@ import type { IRemoteInfo } from '../remote';
 const LISTED_PATHS = 5;
 
 /**
+ * Error kinds that only ask the user to sign in (nobody gave a token yet):
+ * shown as a notice, not as an error.
+ */
+const SIGN_IN_KINDS = new Set(['no-token', 'no-login']);
+
+/**
  * The commands the popover offers, in order.
  */
 export interface IDetailsCommands {
@@ -182,7 +188,11 @@ export class SyncDetails extends ReactWidget {
         {status.state === 'restoring' ? this._renderProgress(status) : null}
         {status.error ? (
           <div
-            className="jp-gitsync-Details-error"
+            className={
+              SIGN_IN_KINDS.has(status.error.kind)
+                ? 'jp-gitsync-Details-notice'
+                : 'jp-gitsync-Details-error'
+            }
             role="alert"
             data-kind={status.error.kind}
           >
