@@ -391,7 +391,15 @@ namespace Private {
           lastSynced,
           action
         );
-      case 'auth-required':
+      case 'auth-required': {
+        const keptUntilThen =
+          waiting > 0
+            ? trans._n(
+                '%1 snapshot is kept here until then.',
+                '%1 snapshots are kept here until then.',
+                waiting
+              )
+            : null;
         if (needsFork(status)) {
           // The server's message names its end point; say it in plain words.
           return make(
@@ -403,13 +411,7 @@ namespace Private {
             trans.__(
               'Fork it to your GitHub account to keep your work synced there.'
             ),
-            waiting > 0
-              ? trans._n(
-                  '%1 snapshot is kept here until then.',
-                  '%1 snapshots are kept here until then.',
-                  waiting
-                )
-              : null,
+            keptUntilThen,
             lastSynced,
             action
           );
@@ -425,13 +427,7 @@ namespace Private {
             'warning',
             trans.__('Sign in to keep your work'),
             serverError,
-            waiting > 0
-              ? trans._n(
-                  '%1 snapshot is kept here until then.',
-                  '%1 snapshots are kept here until then.',
-                  waiting
-                )
-              : null,
+            keptUntilThen,
             action
           );
         }
@@ -443,17 +439,12 @@ namespace Private {
                 'The remote refused the credentials; sign in again to resume syncing.'
               )
             : trans.__('Sign in to save the workspace to the remote.'),
-          waiting > 0
-            ? trans._n(
-                '%1 snapshot is kept here until then.',
-                '%1 snapshots are kept here until then.',
-                waiting
-              )
-            : null,
+          keptUntilThen,
           serverError,
           lastSynced,
           action
         );
+      }
       case 'conflict':
         return make(
           'danger',
