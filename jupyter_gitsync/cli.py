@@ -130,6 +130,17 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("branch", help="the branch to resume from")
     _server_options(resume)
     resume.set_defaults(run=_resume)
+
+    login = commands.add_parser(
+        "login",
+        help="sign the running server in to GitHub (device flow, from a terminal)",
+        description="Sign the running Jupyter server in to GitHub, as the badge's 'Sign in to"
+        " GitHub' does: prints a code and the page to enter it on, then waits. The server"
+        " asks GitHub for the token itself and keeps it in memory; it never passes through"
+        " this command, a file or a terminal.",
+    )
+    _server_options(login)
+    login.set_defaults(run=_login)
     return parser
 
 
@@ -238,6 +249,30 @@ def _sync(args: argparse.Namespace) -> int:
     status = _call(args, "POST", "gitsync/sync", {})
     _describe(status, sys.stdout)
     return _status_code(status)
+
+
+def _login(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    flow = _call(args, "POST", "gitsync/auth/device", {})
+    print(
+        f"Open {flow['verification_uri']} and enter the code:  {flow['user_code']}\n"
+        f"(it expires in {int(flow.get('expires_in', 900)) // 60} minutes; waiting…)",
+        file=out,
+        flush=True,
+    )
+    pause = max(1.0, float(flow.get("interval") or 5))
+    while True:
+        auth = _call(args, "GET", "gitsync/auth")
+        if auth.get("signed_in") and auth.get("device_flow") is None:
+            who = f" as @{auth['login']}" if auth.get("login") else ""
+            print(f"Signed in to GitHub{who}.", file=out)
+            return OK
+        running = auth.get("device_flow") or {}
+        if running.get("state") not in (None, "pending"):
+            raise AuthRequired(running.get("message") or f"The sign-in {running['state']}.")
+        if not running:
+            raise AuthRequired("The sign-in ended without a token (signed out meanwhile?).")
+        time.sleep(pause)  # GitHub's own pace, as the server polls GitHub
 
 
 def _resume(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_gitsync import cli
+from tests.github_stub import GitHubStub
 from tests.gitserver import GitHTTPServer
 from tests.helpers import SNAPSHOT_BRANCH as BRANCH
 from tests.helpers import files, git, ref_or_none, show, wait_until
@@ -141,3 +142,75 @@ def test_status_sync_and_resume_talk_to_the_running_server(
         missing = run("resume", "no-such-branch", *where)
         assert missing.returncode == cli.FAILED
         assert "no branch named 'no-such-branch'" in missing.stderr
+
+
+def _login(where: tuple[str, ...]) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITSYNC_", "GITHUB_"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    return subprocess.Popen(
+        [sys.executable, "-m", "jupyter_gitsync.cli", "login", *where],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_login_from_a_terminal_signs_the_running_server_in(
+    tmp_path: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+) -> None:
+    """`jupyter gitsync login` shows GitHub's device code and waits; a denied code exits 3
+    with GitHub's reason; an approved one exits 0, and the server (not the command) holds the
+    token: the work is pushed, and the token is in neither the command's output nor a file."""
+    github = GitHubStub().start()
+    github.interval = 1
+    try:
+        workspace = clone_into(tmp_path / "ws")
+        env = {
+            "GITSYNC_REMOTE_URL": remote_url,
+            "GITSYNC_BRANCH": "gitsync/cli",
+            "GITSYNC_CLIENT_ID": github.client_id,
+            "GITSYNC_GITHUB_URL": github.url,
+            "GITSYNC_GITHUB_API_URL": github.url,
+            "GITSYNC_COMMIT_DELAY": "0.2",
+        }
+        with jupyter_server(workspace, tmp_path / "server", env) as server:
+            where = ("--url", server.url, "--token", server.token)
+            (workspace / "before-login.txt").write_text("kept until signed in\n")
+            wait_until(
+                lambda: run("status", *where).returncode == cli.SIGN_IN_REQUIRED,
+                what="sign-in required",
+            )
+            denied = _login(where)
+            assert denied.stdout is not None
+            assert "enter the code" in denied.stdout.readline()
+            github.deny(github.latest_code().user_code)
+            _, err = denied.communicate(timeout=60)
+            assert denied.returncode == cli.SIGN_IN_REQUIRED, err
+            assert "cancelled" in err
+
+            signing_in = _login(where)
+            assert signing_in.stdout is not None
+            first = signing_in.stdout.readline()
+            code = github.latest_code().user_code
+            assert code in first and f"{github.url}/login/device" in first
+            github.approve(code, login="octocat", token=token)
+            out, err = signing_in.communicate(timeout=60)
+            assert signing_in.returncode == cli.OK, err
+            assert "Signed in to GitHub as @octocat." in out
+            assert token not in first + out + err
+            bare = git_server.repo_path(remote)
+            wait_until(
+                lambda: show(bare, "refs/heads/gitsync/cli", "before-login.txt"),
+                what="the work pushed with the server's new token",
+            )
+        assert not [
+            p for p in tmp_path.rglob("*") if p.is_file() and token.encode() in p.read_bytes()
+        ]
+    finally:
+        github.stop()
