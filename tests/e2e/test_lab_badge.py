@@ -251,38 +251,37 @@ def test_a_rescue_branch_is_listed_opened_and_deleted(
     keeps this session's, the other goes to a rescue branch, and the popover lists it with
     Open (no web pages on this remote: how to take it back with git) and Delete."""
     branch = lab.status()["branch"]
-    lab.save_notebook("shared.ipynb", "print('first')")
-    wait_until(lambda: remote_has(git_server, branch, "shared.ipynb"), what="the first save")
+    lab.save("shared.txt", "first\n")
+    wait_until(lambda: remote_has(git_server, branch, "shared.txt"), what="the first save")
     other = tmp_path / "other"
     subprocess.run(
         ["git", "clone", "--quiet", "--branch", branch,
          str(git_server.repo_path("project")), str(other)],
         check=True,
     )  # fmt: skip
-    (other / "shared.ipynb").write_text('{"cells": [], "note": "the other session"}\n')
+    (other / "shared.txt").write_text("the other session's version\n")
     git(other, "-c", "user.name=Bo", "-c", "user.email=bo@example.org",
         "commit", "--quiet", "-am", "The other session's version")  # fmt: skip
     git(other, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}")
 
     open_lab(page, lab)
-    lab.save_notebook("shared.ipynb", "print('this session')")
+    lab.save("shared.txt", "this session's version\n")
     rescues = wait_until(
         lambda: lab.status()["rescue_branches"], what="the collision's rescue branch"
     )
     name = rescues[0]["name"]
-    assert remote_has(git_server, name, "shared.ipynb") == (
-        b'{"cells": [], "note": "the other session"}\n'
-    )
+    kept = wait_until(lambda: remote_has(git_server, name, "shared.txt"), what="it pushed")
+    assert kept == b"the other session's version\n"
     expect_state(page, "synced")
     open_popover(page)
     row = page.locator(f"{POPOVER} [data-rescue='{name}']")
-    expect(row).to_contain_text("other versions of shared.ipynb")
+    expect(row).to_contain_text("other versions of shared.txt")
     expect(page.locator(POPOVER)).to_contain_text("1 rescue branch")
     popover_shot(page, "10-popover-rescue-branch")
 
     row.get_by_role("button", name="Open").click()
     dialog = page.locator(DIALOG)
-    expect(dialog).to_contain_text(f"git restore --source='{name}' -- 'shared.ipynb'")
+    expect(dialog).to_contain_text(f"git restore --source='{name}' -- 'shared.txt'")
     dialog_shot(page, "11-rescue-how-to")
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_have_count(0)
@@ -297,5 +296,5 @@ def test_a_rescue_branch_is_listed_opened_and_deleted(
     ).to_be_visible()
     wait_until(lambda: lab.status()["rescue_branches"] == [], what="the listing to empty")
     assert ref_or_none(git_server.repo_path("project"), f"refs/heads/{name}") is None
-    content = lab.request("GET", "api/contents/shared.ipynb")["content"]
-    assert content["cells"][0]["source"] == "print('this session')"  # the file stayed
+    content = lab.request("GET", "api/contents/shared.txt")["content"]
+    assert content == "this session's version\n"  # the file stayed

@@ -90,7 +90,7 @@ def test_sign_in_required_then_signing_in_with_the_device_flow(
 ) -> None:
     badge = open_lab(page, lab)
     expect_state(page, "auth-required")
-    expect(badge).to_have_text("Sign-in required")
+    expect(badge).to_have_text("Sign in to keep your work")  # nobody gave a token yet
     status_bar_shot(page, "11-badge-sign-in-required")
 
     lab.save_notebook("draft.ipynb", "print('kept locally until signed in')")
