@@ -99,7 +99,7 @@ def start_stack(
     remote: str,
     clone_into: Callable[[Path], Path],
 ) -> Callable[..., Any]:
-    """Start the whole stack; `args` go to the user's server, `extra_config` to the hub."""
+    """Start the whole stack; `env` goes to the user's server, `extra_config` to the hub."""
 
     # The remote takes the token of the latest login only: a new login revokes the old one.
     github.on_token.append(lambda login, token: setattr(git_server, "token", token))
@@ -112,9 +112,7 @@ def start_stack(
     )
 
     @contextmanager
-    def start(
-        args: tuple[str, ...] = (), env: dict[str, str] | None = None, extra_config: str = ""
-    ) -> Iterator[Stack]:
+    def start(env: dict[str, str] | None = None, extra_config: str = "") -> Iterator[Stack]:
         port = free_port()
         environment = {
             "GITSYNC_REMOTE_URL": git_server.repo_url(remote),
@@ -129,7 +127,7 @@ c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = "{homes}/{{username}}"
 c.Spawner.notebook_dir = "{homes}/{{username}}/workspace"
 c.Spawner.cmd = [{sys.executable!r}, "-m", "jupyterhub.singleuser"]
-c.Spawner.args = {[*SERVER_ARGS, *args]!r}
+c.Spawner.args = {SERVER_ARGS!r}
 c.Spawner.environment = {environment!r}
 c.Spawner.port = {port}
 c.Spawner.start_timeout = 60
@@ -234,7 +232,40 @@ def test_after_a_refusal_a_new_hub_login_pushes_without_user_action(
         )
         assert time.monotonic() - logged_in < RECHECK_SECONDS + 10
         assert stack.direct(api, "gitsync/status")["state"] == "synced"
-        assert "gitsync/sync" not in stack.hub.log_text()  # nobody pressed Sync now
+        log = stack.hub.log_text()  # the user's server logs every request it answers
+        assert "GET /user/ada/gitsync/status" in log and "/gitsync/sync" not in log
+
+
+def test_with_the_scope_in_the_server_role_only_the_warning_names_it(
+    start_stack: Callable[..., Any],
+) -> None:
+    """The recipe that was enough before JupyterHub 4: admin:auth_state!user in the server
+    role only. The server's token does not get it (its user does not hold it); the server says
+    which scope is missing and where, keeps the save locally, and the token stays unread."""
+    only_server_role = """
+c.JupyterHub.load_roles = [r for r in c.JupyterHub.load_roles if r["name"] != "user"]
+"""
+    with start_stack(extra_config=only_server_role) as stack:
+        token = stack.log_in()
+        server = stack.hub.start_server(USER)
+        api = stack.hub.new_token(USER)
+        stack.save(api, "kept.txt", "kept locally")
+        status = wait_until(
+            lambda: (
+                (s := stack.direct(api, "gitsync/status"))["state"] == "auth-required"
+                and s["pending_count"] == 0
+                and s
+            ),
+            what="auth-required, with the save snapshotted",
+        )
+        assert "needs a token" in status["error"]["message"]
+        assert show(stack.workspace, f"refs/heads/{BRANCH}", "kept.txt") == b"kept locally"
+        assert stack.on_remote("kept.txt") is None
+        log = stack.hub.log_text()
+        assert "lacks the scope admin:auth_state!user" in log
+        assert "both the 'user' and the 'server' role" in log
+        assert stack.git.count(with_credentials=True) == 0  # no token was ever sent
+        _no_token_anywhere(stack, token, int(server["state"]["pid"]))
 
 
 def test_stopping_the_server_from_the_hub_pushes_the_last_save(
