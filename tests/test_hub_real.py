@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 import pytest
@@ -24,9 +24,9 @@ import websocket
 
 from tests.github_stub import GitHubStub
 from tests.gitserver import GitHTTPServer
-from tests.helpers import git, ref_or_none, show, wait_until
+from tests.helpers import DEADLINE_SECONDS, git, ref_or_none, show, wait_until
 from tests.jupyter_process import free_port
-from tests.jupyterhub_process import Hub, jupyterhub_process, process_environment
+from tests.jupyterhub_process import HUB_POLL_SECONDS, Hub, jupyterhub_process, process_environment
 
 pytestmark = pytest.mark.hub
 
@@ -37,6 +37,15 @@ SERVER_ARGS = [
     f"--GitSync.auth_recheck_seconds={RECHECK_SECONDS}",
     *(["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []),  # containers, CI
 ]
+
+
+T = TypeVar("T")
+
+
+def until(predicate: Callable[[], T], timeout: float = DEADLINE_SECONDS, what: str = "") -> T:
+    """wait_until at a pace that leaves the two CPUs to the hub and the server: each try here
+    is a request to the hub or the server, or two git processes."""
+    return wait_until(predicate, timeout, what, interval=HUB_POLL_SECONDS)
 
 
 @dataclass
@@ -165,7 +174,7 @@ def test_a_save_is_pushed_with_the_token_from_auth_state(start_stack: Callable[.
         server = stack.hub.start_server(USER)
         api = stack.hub.new_token(USER)
         stack.save(api, "notes.md", "saved through the hub")
-        wait_until(
+        until(
             lambda: stack.on_remote("notes.md") == b"saved through the hub",
             what="the save on the remote",
         )
@@ -188,13 +197,13 @@ def test_a_new_login_rotates_the_token_and_pushes_continue(
         server = stack.hub.start_server(USER)
         api = stack.hub.new_token(USER)
         stack.save(api, "a.txt", "before")
-        wait_until(lambda: stack.on_remote("a.txt") == b"before", what="the first push")
+        until(lambda: stack.on_remote("a.txt") == b"before", what="the first push")
 
         second = stack.log_in()  # GitHub issues a new token; the remote drops the old one
         assert second != first and stack.git.token == second
         assert stack.auth_state_token() == second
         stack.save(api, "b.txt", "after the new login")
-        wait_until(
+        until(
             lambda: stack.on_remote("b.txt") == b"after the new login",
             what="the push with the rotated token",
         )
@@ -212,12 +221,12 @@ def test_after_a_refusal_a_new_hub_login_pushes_without_user_action(
         stack.hub.start_server(USER)
         api = stack.hub.new_token(USER)
         stack.save(api, "a.txt", "before")
-        wait_until(lambda: stack.on_remote("a.txt") == b"before", what="the first push")
+        until(lambda: stack.on_remote("a.txt") == b"before", what="the first push")
 
         stack.github.revoke(first)  # the user revoked the app's token on GitHub
         stack.git.token = secrets.token_hex(20)
         stack.save(api, "b.txt", "saved while refused")
-        refused = wait_until(
+        refused = until(
             lambda: (s := stack.direct(api, "gitsync/status"))["state"] == "auth-required" and s,
             what="auth-required",
         )
@@ -226,7 +235,7 @@ def test_after_a_refusal_a_new_hub_login_pushes_without_user_action(
 
         logged_in = time.monotonic()
         stack.log_in()  # nothing else: no Sync now, no restart
-        wait_until(
+        until(
             lambda: stack.on_remote("b.txt") == b"saved while refused",
             what="the waiting snapshot pushed after the new login",
         )
@@ -250,7 +259,7 @@ c.JupyterHub.load_roles = [r for r in c.JupyterHub.load_roles if r["name"] != "u
         server = stack.hub.start_server(USER)
         api = stack.hub.new_token(USER)
         stack.save(api, "kept.txt", "kept locally")
-        status = wait_until(
+        status = until(
             lambda: (
                 (s := stack.direct(api, "gitsync/status"))["state"] == "auth-required"
                 and s["pending_count"] == 0
@@ -277,15 +286,16 @@ def test_stopping_the_server_from_the_hub_pushes_the_last_save(
         server = stack.hub.start_server(USER)
         pid = int(server["state"]["pid"])
         api = stack.hub.new_token(USER)
-        wait_until(
-            lambda: stack.direct(api, "gitsync/status")["state"] == "synced", what="start-up"
-        )
+        until(lambda: stack.direct(api, "gitsync/status")["state"] == "synced", what="start-up")
         stack.save(api, "last.txt", "saved right before the stop")
         stopped = time.monotonic()
         stack.hub.stop_server(USER)  # the local spawner sends SIGINT
-        wait_until(lambda: not psutil.pid_exists(pid), 30, what="the server process to end")
+        until(lambda: not psutil.pid_exists(pid), 30, what="the server process to end")
         assert time.monotonic() - stopped < 10  # ended by SIGINT, before the spawner's SIGTERM
-        wait_until(lambda: stack.hub.server(USER) is None, what="the hub to see it stopped")
+        until(
+            lambda: stack.hub.server(USER) is None,
+            what="the hub to see it stopped",
+        )
         assert stack.on_remote("last.txt") == b"saved right before the stop"
         log = stack.hub.log_text()
         assert "Traceback" not in log
@@ -384,7 +394,7 @@ c.JupyterHub.load_roles.append({{
         saved = time.monotonic()
         stack.save(api, "notes.md", "the user's last action")  # activity, through the proxy
         with BackgroundSync(stack, api) as background:
-            culled_at = wait_until(
+            culled_at = until(
                 lambda: (
                     ((s := stack.hub.server(USER)) is None or s.get("pending") == "stop")
                     and time.monotonic()
@@ -401,8 +411,11 @@ c.JupyterHub.load_roles.append({{
         assert background.statuses >= 10 and background.events >= 1
         assert len(tips_while_idle & set(background.written)) >= 2
         # The stop pushed what was written last.
-        wait_until(lambda: not psutil.pid_exists(pid), 30, what="the server process to end")
-        wait_until(lambda: stack.hub.server(USER) is None, what="the hub to see it stopped")
+        until(lambda: not psutil.pid_exists(pid), 30, what="the server process to end")
+        until(
+            lambda: stack.hub.server(USER) is None,
+            what="the hub to see it stopped",
+        )
         written = background.written
         assert written and stack.on_remote(written[-1]) is not None, written[-1]
         assert "Culling server ada" in stack.hub.log_text()
