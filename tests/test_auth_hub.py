@@ -307,3 +307,37 @@ async def test_sync_now_after_a_new_hub_login_pushes_at_once(
         assert show(bare, f"refs/heads/{BRANCH}", "waiting.txt") == b"kept while refused"
     finally:
         await engine.stop(5)
+
+
+async def test_a_restore_refused_at_start_picks_up_a_new_login_by_itself(
+    hub: Hub,
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    workspace: Path,
+) -> None:
+    """The server starts with a token the remote no longer takes (revoked since the last
+    login): nothing can be restored or pushed. The user logs in to the hub again; the next
+    re-check reads the hub and everything goes through, with nobody pressing anything."""
+    user = new_user(hub)
+    hub.set_auth_state(user, auth_state(secrets.token_hex(20)))  # refused by the remote
+    provider = provider_for(hub, user)
+    (workspace / "early.txt").write_text("saved before the new login")
+    engine = await _engine(workspace, remote_url, provider, recheck_seconds=0.5)
+    try:
+        await async_wait_until(
+            lambda: engine.status.state == State.AUTH_REQUIRED, what="auth-required at start"
+        )
+        new_login = secrets.token_hex(20)
+        hub.set_auth_state(user, auth_state(new_login))
+        git_server.token = new_login
+        bare = git_server.repo_path(remote)
+        await async_wait_until(
+            lambda: (
+                show(bare, f"refs/heads/{BRANCH}", "early.txt") == b"saved before the new login"
+                and engine.status.state == State.SYNCED
+            ),
+            what="restore and push after the new login",
+        )
+    finally:
+        await engine.stop(5)
