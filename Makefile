@@ -5,8 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# The hub tests start JupyterHub, which runs configurable-http-proxy (npm) by name.
+HUB_TOOLS := .hub-tools
+CHP_VERSION ?= 5.3.0
+CHP := $(HUB_TOOLS)/node_modules/.bin/configurable-http-proxy
 # the frontend build calls jlpm and jupyter-builder by name
-export PATH := $(abspath $(BIN)):$(PATH)
+export PATH := $(abspath $(BIN)):$(abspath $(HUB_TOOLS)/node_modules/.bin):$(PATH)
 
 .PHONY: setup test test-slow test-python demo bench dist lint format clean
 
@@ -19,7 +23,12 @@ $(STAMP): pyproject.toml package.json yarn.lock
 	$(BIN)/jupyter server extension enable --sys-prefix jupyter_gitsync
 	touch $@
 
-setup: $(STAMP)
+setup: $(STAMP) $(CHP)
+
+$(CHP): Makefile
+	npm install --prefix $(HUB_TOOLS) --no-save --no-package-lock --no-audit --no-fund \
+		configurable-http-proxy@$(CHP_VERSION)
+	touch $@
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -70,4 +79,4 @@ format: setup
 	$(BIN)/jlpm lint
 
 clean:
-	rm -rf $(VENV) node_modules lib jupyter_gitsync/labextension .demo tsconfig.tsbuildinfo
+	rm -rf $(VENV) node_modules $(HUB_TOOLS) lib jupyter_gitsync/labextension .demo tsconfig.tsbuildinfo

@@ -132,11 +132,11 @@ class GitSync(ExtensionApp):
     )
     retry_max_seconds = Float(300.0, config=True, help="Longest wait between push retries.")
     auth_recheck_seconds = Float(
-        30.0,
+        60.0,
         config=True,
-        help="After the remote refused the token (401/403), check it again after this long,"
-        " doubling up to retry_max_seconds: a proxy or a rate limit passes, and the state"
-        " clears by itself. A new token is tried at once.",
+        help="While the remote refuses the token (401/403), try again this often: a proxy or a"
+        " rate limit passes and the state clears by itself, and the JupyterHub auth_state is"
+        " read again each time, so a new hub login is picked up. A new token is tried at once.",
     )
     rescan_interval_seconds = Float(
         600.0,

@@ -66,7 +66,7 @@ class EngineConfig:
     push_burst: int = 5
     retry_initial_seconds: float = 2.0
     retry_max_seconds: float = 300.0
-    auth_recheck_seconds: float = 30.0
+    auth_recheck_seconds: float = 60.0
     excludes: tuple[str, ...] = filters.DEFAULT_EXCLUDES
     max_file_size_bytes: int = filters.DEFAULT_MAX_FILE_SIZE_BYTES
     enabled: bool = True
@@ -527,6 +527,7 @@ class SyncEngine:
                 log.warning("gitsync: %s", error.message)
                 self._restore_backoff.failed(time.monotonic(), self._refused_epoch(error, epoch))
                 self.tracker.set_error("remote", error)
+                await self._after_refusal(error)
                 return
         log.info("gitsync: restore: %s", result.case)
         self._restore_backoff.succeeded()
@@ -589,9 +590,7 @@ class SyncEngine:
         if error is not None:
             self._push_backoff.failed(now, self._refused_epoch(error, epoch))
             log.warning("gitsync: push failed (%s): %s", error.kind, error.message)
-            if isinstance(error, (AuthRequired, PermissionDenied)):
-                # A provider that can get a fresh token (the hub, a refresh) does so now.
-                await self._net.call(self.credentials.refused)
+            await self._after_refusal(error)
         else:
             self._push_backoff.succeeded()
             if sent:
@@ -749,6 +748,14 @@ class SyncEngine:
     def _refused_epoch(error: GitSyncError, epoch: int) -> int | None:
         """A refused token or permission waits for new credentials; other failures back off."""
         return epoch if isinstance(error, (AuthRequired, PermissionDenied)) else None
+
+    async def _after_refusal(self, error: GitSyncError) -> None:
+        """A refused token or permission: providers that can get a fresh token (the hub's
+        auth_state, a refresh token) look now, and again before the next attempt, which is due
+        at once when they find one and otherwise after `auth_recheck_seconds` (or on Sync now).
+        """
+        if isinstance(error, (AuthRequired, PermissionDenied)):
+            await self._net.call(self.credentials.refused)
 
     async def _refresh(self) -> None:
         """Read where the branches are (git thread) and show it."""

@@ -12,9 +12,12 @@ in one place and testable without git (tests/test_scheduler.py):
   one push per refill interval leaves (GitHub's limit on content-creating requests is 80 a
   minute and 500 an hour; the default, 5 at once and one per 10 s, stays below both);
 - a failure is retried with doubling back-off up to a cap; a refused token or a missing
-  permission is retried at once when the credentials change, and otherwise re-checked with a
-  slower back-off (from `recheck_seconds`): a 401/403 can also come from a proxy or a rate
-  limit, and the state must clear by itself once the remote accepts the token again.
+  permission is retried at once when the credentials change, and otherwise re-checked every
+  `recheck_seconds`, without doubling: a 401/403 can also come from a proxy or a rate limit, and
+  the state must clear by itself once the remote accepts the token again; and each re-check is
+  when providers that fetch tokens look again (a new JupyterHub login is noticed there), so the
+  wait must not grow while the user waits. One request a minute with a refused token is far
+  below any limit (GitHub asks clients hit by a secondary rate limit to wait at least a minute).
 """
 
 from __future__ import annotations
@@ -36,12 +39,12 @@ class Job(str, enum.Enum):
 @dataclass
 class Backoff:
     """Doubling waits after consecutive failures, capped. After a refused token
-    (`failed_epoch` set) new credentials make it due at once, and otherwise the waits start
-    from `recheck_seconds`."""
+    (`failed_epoch` set) new credentials make it due at once, and otherwise it is due every
+    `recheck_seconds`."""
 
     initial_seconds: float
     max_seconds: float
-    recheck_seconds: float = 30.0
+    recheck_seconds: float = 60.0
     failures: int = 0
     last_attempt: float = -math.inf
     failed_epoch: int | None = None  # credentials epoch of a failure that needs new ones
@@ -66,11 +69,11 @@ class Backoff:
         since they were refused."""
         if self.failures == 0:
             return -math.inf
-        first = self.initial_seconds
         if self.failed_epoch is not None:
             if epoch != self.failed_epoch:
                 return -math.inf
-            first = self.recheck_seconds
+            return self.last_attempt + self.recheck_seconds
+        first = self.initial_seconds
         wait = min(max(self.max_seconds, first), first * 2.0 ** (self.failures - 1))
         return self.last_attempt + wait
 

@@ -1,34 +1,43 @@
-"""A local stand-in for GitHub's OAuth device flow and REST API, and for JupyterHub's `/user`.
+"""A local stand-in for GitHub's OAuth flows and REST API (GitHub is the one system the tests
+cannot run; everything else, JupyterHub included, is the real thing).
 
 A small tornado app on 127.0.0.1, on its own thread and event loop, so that blocking clients
-(the hub and App providers on the git thread) and async ones (the Jupyter event loop) can both
-talk to it. It follows GitHub's documented requests and answers:
+(the App provider on the git thread) and async ones (the Jupyter event loop, JupyterHub's
+OAuthenticator) can both talk to it. It follows GitHub's documented requests and answers
+(docs.github.com: "Authorizing OAuth apps" and its troubleshooting pages):
 
+- `GET /login/oauth/authorize` (web flow) → 302 to the registered callback URL with `code` and
+  `state`, or with `error` (redirect_uri_mismatch, access_denied); PKCE with S256 only
 - `POST /login/device/code` → device_code, user_code, verification_uri, expires_in, interval
-- `POST /login/oauth/access_token` → a token, or HTTP 200 with `{"error": ...}`
-  (authorization_pending, slow_down, expired_token, access_denied, incorrect_device_code,
-  incorrect_client_credentials, unsupported_grant_type, bad_refresh_token)
+- `POST /login/oauth/access_token` → a token (`access_token`, `token_type`, `scope`), JSON with
+  `Accept: application/json` and form-encoded otherwise, or HTTP 200 with `{"error": ...}`
+  (bad_verification_code, redirect_uri_mismatch, authorization_pending, slow_down,
+  expired_token, access_denied, incorrect_device_code, incorrect_client_credentials,
+  unsupported_grant_type, bad_refresh_token)
 - `GET /user` (`Authorization: Bearer|token`) → the user, `X-OAuth-Scopes`; 401 Bad credentials
 - `GET /repos/{o}/{r}` → the repository with the caller's `permissions`
 - `POST /repos/{o}/{r}/forks` → 202 and the fork
 - `GET /repos/{o}/{r}/installation`, `POST /app/installations/{id}/access_tokens` (App JWT)
-- `GET /hub/api/user` (`Authorization: token <hub token>`) → the hub user with `auth_state`
 
-Tests drive its state: approve, deny or expire a code, demand slow_down, make tokens expire
-(with refresh tokens), revoke tokens, rotate the hub's auth_state.
+Tests drive its state: who is signed in to GitHub in the browser, approve, deny or expire a
+code, demand slow_down, make tokens expire (with refresh tokens), revoke tokens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import jwt
 import tornado.httpclient
@@ -39,6 +48,11 @@ import tornado.web
 from tests.gitserver import GitHTTPServer
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+WEB_CODE_SECONDS = 600  # "The temporary code will expire after 10 minutes."
+_ERRORS_DOC = "/apps/managing-oauth-apps/troubleshooting-authorization-request-errors/"
+_TOKEN_ERRORS_DOC = (
+    "/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/"
+)
 
 
 def new_token(prefix: str) -> str:
@@ -58,6 +72,17 @@ class DeviceCode:
     token: str | None = None
     pending_polls: int = 0  # authorization_pending answers still to give after approval
     polls: int = 0
+
+
+@dataclass
+class WebCode:
+    """A temporary code of the web flow, as GitHub keeps it until it is exchanged."""
+
+    login: str
+    scopes: list[str]
+    redirect_uri: str | None  # as given to /login/oauth/authorize (None: the registered one)
+    expires_at: float
+    code_challenge: str | None = None
 
 
 @dataclass
@@ -85,6 +110,14 @@ class GitHubStub:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.client_id = f"Iv1.{secrets.token_hex(8)}"
+        self.client_secret = secrets.token_hex(20)
+        # The OAuth App's registered callback URL (web flow); None: the web flow is refused.
+        self.oauth_callback_url: str | None = None
+        # Who is signed in to GitHub in the browser that comes to /login/oauth/authorize and
+        # approves the app (None: the user cancels, access_denied).
+        self.browser_login: str | None = "octocat"
+        self.web_codes: dict[str, WebCode] = {}
+        self.on_token: list[Callable[[str, str], None]] = []  # (login, token) of each web login
         self.interval = 5  # what the device code endpoint tells clients to wait
         self.device_expires_in = 900
         self.token_expires_in: int | None = None  # set: GitHub App user tokens that expire
@@ -96,17 +129,13 @@ class GitHubStub:
         self.repos: dict[str, Repo] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, form fields
         self.forks: list[str] = []
+        self._web_issued: list[tuple[str, str]] = []  # (token, login), oldest first
         # GitHub App
         self.app_id = str(secrets.randbelow(900000) + 100000)
         self.app_public_key: str | None = None
         self.installation_token_ttl = 3600
         self.next_installation_token: str | None = None
         self.jwt_claims: list[dict[str, Any]] = []
-        # JupyterHub
-        self.hub_api_token = secrets.token_hex(16)
-        self.hub_user = "ada"
-        self.auth_state: dict[str, Any] | None = None
-        self.hub_reads = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: tornado.httpserver.HTTPServer | None = None
@@ -157,10 +186,6 @@ class GitHubStub:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def hub_api_url(self) -> str:
-        return f"{self.url}/hub/api"
 
     # -- test controls: users, repositories ----------------------------------------------------
 
@@ -251,19 +276,10 @@ class GitHubStub:
         with self.lock:
             return [form for _, p, form in self.requests if p == path]
 
-    # -- test controls: JupyterHub -------------------------------------------------------------
-
-    def set_auth_state(self, access_token: str | None, login: str = "ada", **extra: Any) -> None:
-        """What GitHubOAuthenticator keeps: access_token and github_user (None: no auth_state)."""
+    def web_tokens(self, login: str) -> list[str]:
+        """The tokens the web flow issued to `login`, oldest first, whether revoked or not."""
         with self.lock:
-            if access_token is None:
-                self.auth_state = None
-            else:
-                self.auth_state = {
-                    "access_token": access_token,
-                    "github_user": {"login": login},
-                    **extra,
-                }
+            return [t for t, who in self._web_issued if who == login]
 
     # -- issuing tokens ------------------------------------------------------------------------
 
@@ -293,6 +309,16 @@ class GitHubStub:
                 refresh_token_expires_in=15897600,
             )
         return answer
+
+    def issue_web_token(self, login: str, scopes: list[str]) -> dict[str, Any]:
+        """An OAuth App's token for a code of the web flow: the scopes asked for, no expiry."""
+        token = new_token("gho")
+        with self.lock:
+            self.tokens[token] = Token(login, "oauth", ", ".join(scopes))
+            self._web_issued.append((token, login))
+        for callback in list(self.on_token):
+            callback(login, token)
+        return {"access_token": token, "token_type": "bearer", "scope": ",".join(scopes)}
 
     def user_for(self, authorization: str | None) -> Token | None:
         """The token record behind an `Authorization: Bearer|token <t>` header, if valid."""
@@ -351,9 +377,7 @@ class _Handler(tornado.web.RequestHandler):
         self.set_status(status)
         for name, value in (headers or {}).items():
             self.set_header(name, value)
-        if "application/json" in self.request.headers.get("Accept", "") or self.request.path in (
-            "/hub/api/user",
-        ):
+        if "application/json" in self.request.headers.get("Accept", ""):
             self.set_header("Content-Type", "application/json; charset=utf-8")
             self.finish(json.dumps(body))
         elif self.request.path.startswith("/login/"):
@@ -399,18 +423,115 @@ class DeviceCodeHandler(_Handler):
         self.reply(200, answer)
 
 
+class AuthorizeHandler(_Handler):
+    """The web flow's first step: the browser of a user signed in to GitHub comes here, approves
+    the app, and is sent back to the app's callback URL with a temporary code."""
+
+    def get(self) -> None:
+        stub = self.stub
+        state = self.get_argument("state", None)
+        callback = stub.oauth_callback_url
+        if self.get_argument("client_id", None) != stub.client_id or callback is None:
+            self.set_status(404)  # GitHub shows its 404 page for an unknown client_id
+            self.finish("Not Found")
+            return
+        redirect_uri = self.get_argument("redirect_uri", None)
+        if redirect_uri is not None and not _redirect_allowed(redirect_uri, callback):
+            self._back(callback, state, error="redirect_uri_mismatch")
+            return
+        challenge = self.get_argument("code_challenge", None)
+        method = self.get_argument("code_challenge_method", None)
+        if (method is not None or challenge is not None) and (method != "S256" or not challenge):
+            self.set_status(400)  # only the S256 method is accepted, with a challenge
+            self.finish("Unsupported code_challenge_method")
+            return
+        login = stub.browser_login
+        if login is None:
+            self._back(callback, state, error="access_denied")
+            return
+        code = secrets.token_hex(10)
+        scopes = [s for s in self.get_argument("scope", "").replace(",", " ").split() if s]
+        with stub.lock:
+            stub.web_codes[code] = WebCode(
+                login, scopes, redirect_uri, time.monotonic() + WEB_CODE_SECONDS, challenge
+            )
+        self._back(redirect_uri or callback, state, code=code)
+
+    def _back(self, to: str, state: str | None, **params: str) -> None:
+        if "error" in params:
+            descriptions = {
+                "redirect_uri_mismatch": "The redirect_uri MUST match the registered callback"
+                " URL for this application.",
+                "access_denied": "The user has denied your application access.",
+            }
+            params["error_description"] = descriptions[params["error"]]
+            params["error_uri"] = _ERRORS_DOC + "#" + params["error"].replace("_", "-")
+        if state is not None:
+            params["state"] = state
+        parts = urlsplit(to)
+        query = urlencode([*parse_qsl(parts.query), *params.items()])
+        self.redirect(urlunsplit(parts._replace(query=query)))
+
+
+def _redirect_allowed(redirect_uri: str, callback: str) -> bool:
+    """GitHub's rule: the host (sub-domains aside) and port match the callback URL's, and the
+    path is the callback's or below it; a loopback callback accepts any port."""
+    given, registered = urlsplit(redirect_uri), urlsplit(callback)
+    host, want = given.hostname or "", registered.hostname or ""
+    loopback = want in ("127.0.0.1", "::1")
+    base = registered.path.rstrip("/")
+    return (
+        given.scheme == registered.scheme
+        and (host == want or host.endswith("." + want))
+        and (loopback or given.port == registered.port)
+        and (given.path == registered.path or given.path.startswith(base + "/"))
+    )
+
+
+def _s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 class AccessTokenHandler(_Handler):
     def post(self) -> None:
         stub, form = self.stub, self.form()
+        grant = form.get("grant_type")
+        answer: dict[str, Any] | WebCode
         with stub.lock:
             if form.get("client_id") != stub.client_id:
-                self.reply(200, {"error": "incorrect_client_credentials"})
-            elif form.get("grant_type") == "refresh_token":
-                self.reply(200, self._refresh(form.get("refresh_token", "")))
-            elif form.get("grant_type") != DEVICE_GRANT:
-                self.reply(200, {"error": "unsupported_grant_type"})
+                answer = _token_error("incorrect_client_credentials")
+            elif grant == "refresh_token":
+                answer = self._refresh(form.get("refresh_token", ""))
+            elif grant == DEVICE_GRANT:
+                answer = self._poll(form.get("device_code", ""))
+            elif grant in (None, "authorization_code") and "code" in form:
+                answer = self._redeem(form)
             else:
-                self.reply(200, self._poll(form.get("device_code", "")))
+                answer = {"error": "unsupported_grant_type"}
+        if isinstance(answer, WebCode):  # outside the lock: on_token callbacks may block
+            answer = stub.issue_web_token(answer.login, answer.scopes)
+        self.reply(200, answer)
+
+    def _redeem(self, form: dict[str, str]) -> WebCode | dict[str, Any]:
+        """A web-flow code that checks out (each is good for one try), or the error GitHub
+        answers with."""
+        stub = self.stub
+        if not hmac.compare_digest(form.get("client_secret", ""), stub.client_secret):
+            return _token_error("incorrect_client_credentials")
+        code = stub.web_codes.pop(form.get("code", ""), None)
+        if code is None or time.monotonic() >= code.expires_at:
+            return _token_error("bad_verification_code")
+        if code.redirect_uri is not None and form.get("redirect_uri") not in (
+            None,
+            code.redirect_uri,
+        ):
+            return _token_error("redirect_uri_mismatch")
+        if code.code_challenge is not None and not hmac.compare_digest(
+            _s256(form.get("code_verifier", "")), code.code_challenge
+        ):
+            return _token_error("bad_verification_code")
+        return code
 
     def _poll(self, device_code: str) -> dict[str, Any]:
         stub = self.stub
@@ -451,7 +572,7 @@ class UserHandler(_Handler):
             self.reply(403, {"message": "Resource not accessible by integration"})
         else:
             headers = {"X-OAuth-Scopes": record.scopes} if record.kind == "oauth" else {}
-            self.reply(200, {"login": record.login, "id": 1, "type": "User"}, headers)
+            self.reply(200, _user_json(record.login or ""), headers)
 
 
 class RepoHandler(_Handler):
@@ -585,18 +706,30 @@ class AccessTokensHandler(_Handler):
         )
 
 
-class HubUserHandler(_Handler):
-    def get(self) -> None:
-        stub = self.stub
-        if self.request.headers.get("Authorization") != f"token {stub.hub_api_token}":
-            self.reply(403, {"status": 403, "message": "Forbidden"})
-            return
-        with stub.lock:
-            stub.hub_reads += 1
-            body: dict[str, Any] = {"kind": "user", "name": stub.hub_user, "admin": False}
-            if stub.auth_state is not None:
-                body["auth_state"] = dict(stub.auth_state)
-        self.reply(200, body)
+def _user_json(login: str) -> dict[str, Any]:
+    """The authenticated user as GET /user shows it (the fields clients read; `email` is null
+    while the user keeps it private)."""
+    user_id = int.from_bytes(hashlib.sha256(login.encode()).digest()[:3], "big")
+    return {"login": login, "id": user_id, "type": "User", "name": None, "email": None}
+
+
+def _token_error(error: str) -> dict[str, str]:
+    """The token endpoint's error answer (HTTP 200), with GitHub's description where its
+    troubleshooting page gives one."""
+    descriptions = {
+        "incorrect_client_credentials": "The client_id and/or client_secret passed are incorrect.",
+        "redirect_uri_mismatch": "The redirect_uri MUST match the registered callback URL for"
+        " this application.",
+        "bad_verification_code": "The code passed is incorrect or expired.",
+    }
+    if error not in descriptions:
+        return {"error": error}
+    anchor = error.replace("_", "-")
+    return {
+        "error": error,
+        "error_description": descriptions[error],
+        "error_uri": f"{_TOKEN_ERRORS_DOC}#{anchor}",
+    }
 
 
 def _repo_json(stub: GitHubStub, repo: Repo) -> dict[str, Any]:
@@ -623,6 +756,7 @@ def _routes(stub: GitHubStub) -> list[tuple[str, type[_Handler], dict[str, Any]]
     kwargs = {"stub": stub}
     part = r"([A-Za-z0-9_.-]+)"
     return [
+        (r"/login/oauth/authorize", AuthorizeHandler, kwargs),
         (r"/login/device/code", DeviceCodeHandler, kwargs),
         (r"/login/oauth/access_token", AccessTokenHandler, kwargs),
         (r"/user", UserHandler, kwargs),
@@ -630,6 +764,5 @@ def _routes(stub: GitHubStub) -> list[tuple[str, type[_Handler], dict[str, Any]]
         (rf"/repos/{part}/{part}/forks", ForkHandler, kwargs),
         (rf"/repos/{part}/{part}", RepoHandler, kwargs),
         (r"/app/installations/([0-9]+)/access_tokens", AccessTokensHandler, kwargs),
-        (r"/hub/api/user", HubUserHandler, kwargs),
         (r"/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\.git/.*)", GitHandler, kwargs),
     ]

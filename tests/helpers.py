@@ -60,8 +60,14 @@ def user_git_state(repo: Path, sync_branch: str | None = None) -> dict[str, str]
     }
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = DEADLINE_SECONDS, what: str = "") -> T:
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float = DEADLINE_SECONDS,
+    what: str = "",
+    interval: float = 0.02,
+) -> T:
+    """Poll `predicate` every `interval` seconds until it returns something truthy; fail after
+    `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -69,7 +75,7 @@ def wait_until(predicate: Callable[[], T], timeout: float = DEADLINE_SECONDS, wh
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
-        time.sleep(0.02)
+        time.sleep(interval)
 
 
 async def async_wait_until(

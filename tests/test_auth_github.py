@@ -3,7 +3,6 @@ AuthService asks GitHub: who is signed in, may they push, fork."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +11,10 @@ import pytest
 from jupyter_gitsync.app import GitSync
 from jupyter_gitsync.auth import Credentials, EnvTokenProvider
 from jupyter_gitsync.auth.github import AuthError, GitHubSettings, default_api_url, parse_repo
+from jupyter_gitsync.auth.hub import HubAuthStateProvider
 from jupyter_gitsync.auth.service import AuthService
 from tests.github_stub import GitHubStub, new_token
+from tests.jupyter_process import free_port
 
 
 @pytest.fixture
@@ -77,8 +78,9 @@ def test_providers_are_asked_in_the_documented_order(github: GitHubStub, tmp_pat
     key.write_text("not used before a push")
     env = {
         "GITHUB_TOKEN": "from-env",
-        "JUPYTERHUB_API_URL": github.hub_api_url,
-        "JUPYTERHUB_API_TOKEN": github.hub_api_token,
+        "JUPYTERHUB_API_URL": f"http://127.0.0.1:{free_port()}/hub/api",
+        "JUPYTERHUB_API_TOKEN": "the-servers-hub-token",
+        "JUPYTERHUB_USER": "ada",
     }
     auth = AuthService.from_settings(
         github=GitHubSettings(github.url, github.url),
@@ -91,7 +93,9 @@ def test_providers_are_asked_in_the_documented_order(github: GitHubStub, tmp_pat
     names = [getattr(p, "name", None) for p in auth.credentials.providers]
     assert names == ["device", "env", "jupyterhub", "github-app"]
     assert auth.credentials.token() == "from-env"  # nobody signed in from the UI
-    assert github.hub_reads == 0  # the hub is not asked while an earlier provider has one
+    hub = auth.credentials.providers[2]
+    assert isinstance(hub, HubAuthStateProvider)
+    assert hub.reads == 0  # the hub is not asked while an earlier provider has one
     minimal = AuthService.from_settings(
         github=GitHubSettings(github.url, github.url), remote_url=None, environ={}
     )
@@ -99,22 +103,22 @@ def test_providers_are_asked_in_the_documented_order(github: GitHubStub, tmp_pat
 
 
 def test_secrets_cover_every_provider_without_blocking(github: GitHubStub) -> None:
-    hub_token = secrets.token_hex(20)
-    github.set_auth_state(hub_token)
     env = {
         "GITSYNC_TOKEN": "explicit-token",
-        "JUPYTERHUB_API_URL": github.hub_api_url,
-        "JUPYTERHUB_API_TOKEN": github.hub_api_token,
+        "JUPYTERHUB_API_URL": f"http://127.0.0.1:{free_port()}/hub/api",  # no hub there
+        "JUPYTERHUB_API_TOKEN": "the-servers-hub-token",
+        "JUPYTERHUB_USER": "ada",
     }
     auth = AuthService.from_settings(
         github=GitHubSettings(github.url, github.url), remote_url=None, environ=env
     )
     hub = auth.credentials.providers[2]
-    assert hub.token() == hub_token  # as the engine's git thread would
-    reads = github.hub_reads
+    assert isinstance(hub, HubAuthStateProvider)
+    assert hub.token() is None  # as the engine's git thread would ask
+    reads = hub.reads
     held = auth.credentials.secrets()
-    assert {"explicit-token", hub_token, github.hub_api_token} <= set(held)
-    assert github.hub_reads == reads  # secrets() never goes to the network
+    assert {"explicit-token", "the-servers-hub-token"} <= set(held)
+    assert hub.reads == reads  # secrets() never goes to the network
 
 
 def service(

@@ -49,17 +49,18 @@ def test_backoff_doubles_up_to_its_cap_and_resets_on_success() -> None:
     assert backoff.due(epoch=0) == -math.inf
 
 
-def test_a_refused_token_is_retried_with_new_credentials_and_rechecked_slowly() -> None:
+def test_a_refused_token_is_retried_with_new_credentials_and_rechecked_every_interval() -> None:
     """A 401/403 may be a revoked token, or a proxy or a rate limit: new credentials are
-    tried at once, and the same ones are checked again after 30 s, 60 s, … up to the cap."""
-    backoff = Backoff(initial_seconds=2.0, max_seconds=300.0, recheck_seconds=30.0)
-    backoff.failed(NOW, needs_credentials_of_epoch=3)
-    assert backoff.due(epoch=3) == NOW + 30.0
-    assert backoff.due(epoch=4) == -math.inf  # a new token: at once
+    tried at once, and the same ones are checked again every recheck interval, which does not
+    grow (each re-check is when the hub's auth_state is read again for a new login)."""
+    backoff = Backoff(initial_seconds=2.0, max_seconds=300.0, recheck_seconds=60.0)
     backoff.failed(NOW, needs_credentials_of_epoch=3)
     assert backoff.due(epoch=3) == NOW + 60.0
+    assert backoff.due(epoch=4) == -math.inf  # a new token: at once
     for _ in range(10):
         backoff.failed(NOW, needs_credentials_of_epoch=3)
+    assert backoff.due(epoch=3) == NOW + 60.0
+    backoff.failed(NOW)  # then a failure that is not about the token: the doubling count
     assert backoff.due(epoch=3) == NOW + 300.0
 
 

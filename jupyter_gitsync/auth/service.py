@@ -7,7 +7,8 @@ Providers, in the order they are asked for a token (the first that has one wins)
    signed in during this session, so it is the user's latest word and is the remedy when any
    other token is refused or too weak; hence it comes first.
 2. `env`: GITSYNC_TOKEN, else GITHUB_TOKEN.
-3. `jupyterhub`: auth_state.access_token from the hub (JUPYTERHUB_API_URL/_TOKEN are set).
+3. `jupyterhub`: auth_state.access_token from the hub (JUPYTERHUB_API_URL, _TOKEN and
+   JUPYTERHUB_USER are set).
 4. `github-app`: an installation token of a GitHub App (GitSync.github_app_id and key); it acts
    as the App, not as the user, so it comes last.
 
