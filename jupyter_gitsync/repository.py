@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import getpass
 import logging
 import os
 import re
@@ -73,6 +74,18 @@ def sanitize_ref_component(name: str) -> str:
     """Turn a user name into something that is valid inside a branch name."""
     cleaned = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip(".-")
     return cleaned or "user"
+
+
+def default_user() -> str:
+    """JupyterHub's user name, else the OS user, made safe for a branch name (the default
+    sync branch is gitsync/<this>)."""
+    user = os.environ.get("JUPYTERHUB_USER")
+    if not user:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "user"
+    return sanitize_ref_component(user)
 
 
 def is_snapshot(commit: pygit2.Commit) -> bool:
