@@ -90,11 +90,12 @@ class Snapshotter:
         """The repository object, with the sync index and the ignore rules; a new one once
         `SyncRepository.refresh_history` opened the repository anew."""
         if self.repo.repo is not self._bound:
-            new = self.repo.repo
-            _native.use_index(new, self._index)
-            self._index = new.index
-            _native.add_ignore_rules(new, filters.as_ignore_rules(self.excludes))
-            self._bound = new
+            # A fresh index object from the file: freeing the old repository object detaches
+            # the index it held, even when another repository object uses it too.
+            self._index.write()
+            self._bound = self.repo.repo
+            self._index = self._load_index()
+            _native.add_ignore_rules(self._bound, filters.as_ignore_rules(self.excludes))
         return self._bound
 
     @property
