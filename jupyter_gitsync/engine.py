@@ -534,9 +534,10 @@ class SyncEngine:
         try:
             if fetched is not None:
                 known = await self._git(repo.ref_target, repo.tracking_ref)
-                [fetched] = await self._network(
-                    transport.fetch_tips, url, self._token, [fetched], self._progress
-                )
+                fetched = await self._network(
+                    restore.fetch_tip, transport, url, self._token, heads, fetched, empty,
+                    self._progress,
+                )  # fmt: skip
                 await self._fetch_history(restore.History(fetched, heads, known))
             await self._snapshot(full=True)
             result = await self._git(restore.take_in, repo, snaps, fetched, self._progress)

@@ -465,12 +465,24 @@ class SyncRepository:
 
 def _trailers(commit: pygit2.Commit) -> dict[str, str]:
     """The Gitsync-* trailers of a commit message (raw: its encoding is the pusher's word)."""
+    return trailers(commit.raw_message)
+
+
+def trailers(message: bytes) -> dict[str, str]:
+    """The Gitsync-* trailers in a raw commit message."""
     found: dict[str, str] = {}
-    for line in commit.raw_message.decode("utf-8", "replace").splitlines():
+    for line in message.decode("utf-8", "replace").splitlines():
         key, _, value = line.partition(": ")
         if key in (BASE_TRAILER, HEAD_TRAILER):
             found[key] = value.strip()
     return found
+
+
+def base_trailer(raw_commit: bytes) -> pygit2.Oid | None:
+    """The base commit a raw commit object's trailers name (a full id; unchecked: for
+    planning a fetch before the commit is here)."""
+    base = trailers(raw_commit.partition(b"\n\n")[2]).get(BASE_TRAILER)
+    return pygit2.Oid(hex=base) if base is not None and _FULL_SHA.fullmatch(base) else None
 
 
 def _has_staged_changes(user: pygit2.Repository) -> bool:

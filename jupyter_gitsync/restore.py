@@ -31,6 +31,7 @@ from .repository import (
     FETCHED_PREFIX,
     Progress,
     SyncRepository,
+    base_trailer,
     sanitize_ref_component,
     validate_branch,
 )
@@ -179,6 +180,30 @@ class History:
         ):
             return None  # up to date, a fast-forward, or the merge base is in sight
         return self._deeper(min(self.depth * 2, self._max_depth))
+
+
+def fetch_tip(
+    transport: Transport,
+    url: str,
+    token: TokenGetter,
+    heads: RemoteHeads,
+    tip: Fetch,
+    with_base: bool,
+    progress: Progress | None = None,
+    watch: Watch | None = None,
+) -> Fetch:
+    """Fetch the remote tip without its history (on the transport thread; see `History`).
+    `with_base` (a workspace without commits, where the base cannot be here): read the tip's
+    commit alone first, and fetch the base it records in the same fetch when a remote branch
+    is at it: one fetch of both, with deltas between them, instead of two."""
+    wanted = [tip]
+    if with_base and not transport.has(tip.oid):
+        raw = (transport.read_commits(url, token, [tip.oid], watch) or {}).get(tip.oid)
+        base = base_trailer(raw) if raw is not None else None
+        refs = sorted(ref for ref, oid in heads.refs.items() if oid == base)
+        if base is not None and refs and not transport.has(base):
+            wanted.append(Fetch(refs[0], BASE_REF, base, is_sync_branch=False))
+    return transport.fetch_tips(url, token, wanted, progress, watch)[0]
 
 
 def fetch_history(
@@ -372,11 +397,12 @@ def run_restore(
     with the network on its own thread)."""
     transport = Transport(repo.gitdir)
     heads = transport.list_remote(url, token)
-    fetched = plan_fetch(heads, repo, workspace_is_empty(repo, snaps.excludes))
+    empty = workspace_is_empty(repo, snaps.excludes)
+    fetched = plan_fetch(heads, repo, empty)
     try:
         if fetched is not None:
             known = repo.ref_target(repo.tracking_ref)
-            [fetched] = transport.fetch_tips(url, token, [fetched], progress)
+            fetched = fetch_tip(transport, url, token, heads, fetched, empty, progress)
             history = History(fetched, heads, known)
             while (step := history.next(repo)) is not None:
                 fetch_history(transport, url, token, step, progress)

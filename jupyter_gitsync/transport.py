@@ -273,6 +273,23 @@ class Transport:
             if reference is not None:
                 reference.delete()
 
+    def has(self, oid: pygit2.Oid) -> bool:
+        """Whether this repository holds the object."""
+        return oid in self._repo()
+
+    def read_commits(
+        self, url: str, token: TokenGetter, oids: list[pygit2.Oid], watch: Watch | None = None
+    ) -> dict[pygit2.Oid, bytes] | None:
+        """The raw commits `oids` (tips the remote advertised) without their files, read over
+        protocol v2 and not stored (`wire`); None where the remote cannot send them alone."""
+        try:
+            with _translated_errors(token):
+                return wire.read_commits(
+                    url, TOKEN_USERNAME, token, oids, watch or Watch(), _TIMEOUTS["stall_seconds"]
+                )
+        except wire.Unsupported:
+            return None
+
     def describe_tips(
         self,
         url: str,
@@ -289,16 +306,8 @@ class Transport:
         repo = self._repo()
         raw = {oid: repo.odb.read(oid)[1] for oid in set(tips.values()) if oid in repo}
         wanted = {ref: oid for ref, oid in tips.items() if oid not in raw}
-        try:
-            with _translated_errors(token):
-                raw.update(
-                    wire.read_commits(
-                        url, TOKEN_USERNAME, token, wanted.values(), watch,
-                        _TIMEOUTS["stall_seconds"],
-                    )
-                )  # fmt: skip
-        except wire.Unsupported:
-            raw.update(self._fetch_commits(url, token, wanted, watch))
+        read = self.read_commits(url, token, list(wanted.values()), watch) if wanted else {}
+        raw.update(read if read is not None else self._fetch_commits(url, token, wanted, watch))
         return {oid: _describe(raw[oid]) if oid in raw else UNREADABLE for oid in tips.values()}
 
     def _fetch_commits(

@@ -544,6 +544,8 @@ def test_a_restore_after_200_snapshots_fetches_the_tip_not_the_history(
     assert git(b.workspace, "rev-parse", "--is-shallow-repository") == "true"
     assert reachable_commits(b.workspace, f"refs/heads/{BRANCH}") == 1
     assert local_objects(b.workspace) < history_objects / 20
+    # the tip and the commit it was based on came in one fetch (the tip's commit read first)
+    assert len(list((b.workspace / ".git" / "objects" / "pack").glob("*.pack"))) == 1
     # HEAD is on the launch commit, and git status shows the session's work
     assert git(b.workspace, "rev-parse", "HEAD") == git(a.workspace, "rev-parse", "HEAD")
     assert git(b.workspace, "status", "--porcelain") == git(a.workspace, "status", "--porcelain")
