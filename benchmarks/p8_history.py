@@ -3,10 +3,11 @@
 script runs it (`python -m jupyter_gitsync.cli restore --quiet --branch B --remote URL DIR`,
 the token in GITSYNC_TOKEN: CLI start-up included), vs `git clone -q --depth 1 --branch B` of
 the same branch from the same loopback server. Wall time from spawn to exit, and the size of
-`.git` afterwards. A second baseline brings what ours brings: the restore puts HEAD (and the
-user's index) on the commit the snapshot was based on, the launch commit, so it fetches that
-commit's files too; `git clone --depth 1 --no-single-branch --branch B` fetches the tips of
-both branches of this remote (main, the launch commit, and B) at depth 1.
+`.git` afterwards; `reps` repetitions (11), rotating the order. A second baseline brings what
+ours brings: the restore puts HEAD (and the user's index) on the commit the snapshot was based
+on, the launch commit, so it fetches that commit's files too;
+`git clone --depth 1 --no-single-branch --branch B` fetches the tips of both branches of this
+remote (main, the launch commit, and B) at depth 1.
 
 The branch is what a long session leaves: `main` holds a notebook of `p8_notebook_mb` (40
 cells with PNG outputs of random bytes, see `common.notebook`) and a few small files; the sync
@@ -119,7 +120,7 @@ def run(ctx: Context) -> list[Row]:
     runs: dict[str, list[ChildRun]] = {side: [] for side in sides}
     sizes: dict[str, list[int]] = {side: [] for side in sides}
     commits: dict[str, list[int]] = {side: [] for side in sides}
-    for rep in range(ctx.sizes.reps_expensive):
+    for rep in range(ctx.sizes.reps):  # short runs on a shared machine: many of them
         for side in sides[rep % 3 :] + sides[: rep % 3]:
             target = ctx.scratch(f"p8-{side.replace('_', '-')}-{rep}") / "ws"
             if side == "ours":

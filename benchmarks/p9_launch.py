@@ -95,7 +95,7 @@ def run(ctx: Context) -> list[Row]:
     received: dict[str, list[int]] = {"ours": [], "git": []}
     walls: dict[str, list[float]] = {"ours": [], "git": []}
     try:
-        for rep in range(ctx.sizes.reps_expensive):
+        for rep in range(ctx.sizes.reps):
             for side in ["ours", "git"] if rep % 2 == 0 else ["git", "ours"]:
                 target = copy_tree(pristine, ctx.scratch(f"p9-{side}-{rep}") / "ws")
                 proxy.reset()

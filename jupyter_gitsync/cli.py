@@ -15,8 +15,6 @@ import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -187,6 +185,9 @@ def _alive(pid: object) -> bool:
 
 
 def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    import urllib.error  # here: `restore` talks to no server and starts faster without them
+    import urllib.request
+
     url, token = _find_server(args)
     request = urllib.request.Request(
         url + path,
