@@ -101,9 +101,10 @@ class HistoryFetch:
 class History:
     """How much of a remote tip's history a restore needs, fetched a step at a time.
 
-    First the tip alone (`Transport.fetch_tips`: depth 1, negotiated against what is here, so
-    a clone at the launch commit receives only what the snapshots changed). Then, decided on
-    the git thread with what has arrived (`next`), and only when needed:
+    First the tip alone (`fetch_tip`: depth 1, negotiated against what is here, so a clone at
+    the launch commit receives only what the snapshots changed; an empty workspace gets the
+    tip's base in the same fetch). Then, decided on the git thread with what has arrived
+    (`next`), and only when needed:
 
     - the commit the tip records as its base (HEAD goes there): usually here already (a Binder
       clone is at it); else from a remote branch whose tip it is, else by its id where the
