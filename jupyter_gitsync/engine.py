@@ -406,7 +406,8 @@ class SyncEngine:
                 plan = dataclasses.replace(
                     plan, target=fetched[0], start=fetched[1] if plan.start else None
                 )
-                await self._fetch_history(restore.History(restore.resume_start(plan), heads, None))
+                start = await self._git(restore.resume_start, repo, plan)
+                await self._fetch_history(restore.History(start, heads, None))
                 await self._save_everything()  # what was saved while fetching
                 result = await self._git(restore.apply_resume, repo, snaps, plan, self._progress)
             finally:

@@ -444,10 +444,12 @@ def plan_resume(heads: RemoteHeads, repo: SyncRepository, branch: str) -> Resume
     return ResumePlan(branch, new_branch, target, start)
 
 
-def resume_start(plan: ResumePlan) -> Fetch:
-    """The commit a resume checks out: a sync branch's tip, else the sync branch that
-    continued it before, else the branch's tip (its history is fetched with `History`)."""
-    return plan.start if plan.start is not None else plan.target
+def resume_start(repo: SyncRepository, plan: ResumePlan) -> Fetch:
+    """The commit a resume checks out (once the plan's tips are here): a sync branch's tip,
+    else the sync branch that continued that branch before, else the branch's tip."""
+    if plan.start is None or repo.is_snapshot_commit(plan.target.oid):
+        return plan.target
+    return plan.start
 
 
 def apply_resume(
