@@ -30,6 +30,8 @@ _MODULES = {
     "P5": "p5_watcher",
     "P6": "p6_push",
     "P7": "p7_growth",
+    "P8": "p8_history",
+    "P9": "p9_launch",
 }
 
 
@@ -106,7 +108,7 @@ def _read_int(path: str) -> int | None:
 def _fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
-    if unit in ("ms", "s", "MB", "%"):
+    if unit in ("ms", "s", "kB", "MB", "%"):
         if abs(value) < 0.005:
             return f"0 {unit}"
         return f"{value:.3g} {unit}" if abs(value) < 100 else f"{value:.0f} {unit}"

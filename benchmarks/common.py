@@ -16,6 +16,7 @@ import random
 import secrets
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -59,6 +60,9 @@ class Sizes:
     edit_burst: int  # P4 edits after the initial sync
     p7_saves: int
     p7_notebook_mb: float
+    p8_snapshots: int  # the sync branch's history behind the tip
+    p8_notebook_mb: float
+    p9_snapshots: int  # snapshots of the 10 changed files on top of the launch commit
 
 
 FULL = Sizes(
@@ -73,6 +77,9 @@ FULL = Sizes(
     edit_burst=2_000,
     p7_saves=100,
     p7_notebook_mb=5,
+    p8_snapshots=1000,
+    p8_notebook_mb=1.6,
+    p9_snapshots=50,
 )
 QUICK = Sizes(
     files=2_000,
@@ -86,6 +93,9 @@ QUICK = Sizes(
     edit_burst=200,
     p7_saves=10,
     p7_notebook_mb=1,
+    p8_snapshots=100,
+    p8_notebook_mb=0.4,
+    p9_snapshots=10,
 )
 
 
@@ -482,6 +492,61 @@ class Context:
         """The template's files in a new directory that is not a git repository yet."""
         dest = self.scratch(name) / "ws"
         return copy_tree(self.template(kind), dest)
+
+
+# -- bytes on the wire -----------------------------------------------------------------------
+
+
+class CountingProxy:
+    """A TCP relay on loopback in front of the git server that counts the bytes the server
+    sends to its clients (what a client receives: HTTP headers, ref advertisements, packs)."""
+
+    def __init__(self, upstream_url: str) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(upstream_url)
+        self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        self.received = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.received = 0
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self._upstream)
+            threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, True), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, counted: bool) -> None:
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if counted:
+                    with self._lock:
+                        self.received += len(data)
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._closed = True
+        self._server.close()
 
 
 # -- measured child processes ---------------------------------------------------------------

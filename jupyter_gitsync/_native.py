@@ -83,13 +83,17 @@ def add_config_file(repo: pygit2.Repository, path: str, level: int) -> None:
 
 
 def fetch_without_fetch_head(
-    remote: pygit2.Remote, refspecs: list[str], callbacks: pygit2.RemoteCallbacks
+    remote: pygit2.Remote,
+    refspecs: list[str],
+    callbacks: pygit2.RemoteCallbacks,
+    depth: int = 0,
 ) -> None:
     """`Remote.fetch` with libgit2's `update_fetchhead` off, which pygit2 does not expose: no
     entries are written to `.git/FETCH_HEAD` (libgit2 1.9 still empties it; see
-    `transport.Transport.fetch`)."""
+    `transport.Transport.fetch`). `depth` as in `Remote.fetch` (libgit2 >= 1.7)."""
     with git_fetch_options(callbacks) as payload:
         options = payload.fetch_options
         options.update_fetchhead = 0
+        options.depth = depth
         with StrArray(refspecs) as array:
             payload.check_error(C.git_remote_fetch(remote._remote, array.ptr, options, ffi.NULL))

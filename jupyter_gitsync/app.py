@@ -3,7 +3,6 @@ hub and Binder admins set env vars rather than config files), wiring, start and 
 
 from __future__ import annotations
 
-import getpass
 import logging
 import os
 import signal
@@ -27,7 +26,7 @@ from .handlers import (
     StatusHandler,
     SyncHandler,
 )
-from .repository import sanitize_ref_component
+from .repository import default_user
 
 EVENT_SCHEMA_ID = "https://events.jupyter.org/jupyter_gitsync/status/v1"
 _EVENT_SCHEMA = Path(__file__).parent / "events" / "status-v1.yaml"
@@ -78,17 +77,6 @@ BINDER_STAND_IN_BRANCH = "gitsync/binder-session"
 def on_binder() -> bool:
     """True in a mybinder.org (BinderHub) launch."""
     return bool(os.environ.get("BINDER_LAUNCH_HOST") or os.environ.get("BINDER_REPO_URL"))
-
-
-def default_user() -> str:
-    """JupyterHub's user name, else the OS user, made safe for a branch name."""
-    user = os.environ.get("JUPYTERHUB_USER")
-    if not user:
-        try:
-            user = getpass.getuser()
-        except (KeyError, OSError):
-            user = "user"
-    return sanitize_ref_component(user)
 
 
 class GitSync(ExtensionApp):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -416,13 +417,21 @@ class SyncEngine:
         with self.tracker.doing(State.RESTORING):
             heads = await self._network(transport.list_remote, url, self._token)
             plan = restore.plan_resume(heads, repo, branch)
-            refspecs = [f.refspec for f in (plan.target, plan.start) if f is not None]
-            await self._network(transport.fetch, url, self._token, refspecs, self._progress)
-            await self._save_everything()  # what was saved while fetching
-            result = await self._git(restore.apply_resume, repo, snaps, plan, self._progress)
-        for fetched in (plan.target, plan.start):
-            if fetched is not None:
-                await self._net.call(transport.forget, fetched.local_ref)  # served its purpose
+            wanted = [f for f in (plan.target, plan.start) if f is not None]
+            try:
+                fetched = await self._network(
+                    transport.fetch_tips, url, self._token, wanted, self._progress
+                )
+                plan = dataclasses.replace(
+                    plan, target=fetched[0], start=fetched[1] if plan.start else None
+                )
+                start = await self._git(restore.resume_start, repo, plan)
+                await self._fetch_history(restore.History(start, heads, None))
+                await self._save_everything()  # what was saved while fetching
+                result = await self._git(restore.apply_resume, repo, snaps, plan, self._progress)
+            finally:
+                for fetched_ref in (*(f.local_ref for f in wanted), restore.BASE_REF):
+                    await self._net.call(transport.forget, fetched_ref)  # served its purpose
         await self._checked_out()
         self._gate = self._target()  # what was just checked out is that branch's snapshot
         self._publish_target()  # heads were read by the snapshot after the checkout
@@ -550,18 +559,36 @@ class SyncEngine:
         if repo.sync_ref not in heads.refs:
             # What we recorded may be another remote's (before a fork) or a deleted branch's.
             await self._net.call(transport.forget, repo.tracking_ref)
-        if fetched is not None:
-            refspecs = [fetched.refspec]
-            await self._network(transport.fetch, url, self._token, refspecs, self._progress)
-        await self._snapshot(full=True)
-        result = await self._git(restore.take_in, repo, snaps, fetched, self._progress)
-        if fetched is not None and not fetched.is_sync_branch:
-            await self._net.call(transport.forget, fetched.local_ref)  # served its purpose
+        try:
+            if fetched is not None:
+                known = await self._git(repo.ref_target, repo.tracking_ref)
+                fetched = await self._network(
+                    restore.fetch_tip, transport, url, self._token, heads, fetched, empty,
+                    self._progress,
+                )  # fmt: skip
+                await self._fetch_history(restore.History(fetched, heads, known))
+            await self._snapshot(full=True)
+            result = await self._git(restore.take_in, repo, snaps, fetched, self._progress)
+        finally:
+            await self._net.call(transport.forget, restore.BASE_REF)  # served its purpose
+            if fetched is not None and not fetched.is_sync_branch:
+                await self._net.call(transport.forget, fetched.local_ref)
         if result.case not in restore.NOTHING_NEW:
             await self._checked_out()  # snapshots, and reads the heads
         else:
             await self._refresh()
         return result
+
+    async def _fetch_history(self, history: restore.History) -> None:
+        """Fetch as much of a remote tip's history as the restore needs (see
+        `restore.History`): each step decided on the git thread, fetched on the network's."""
+        assert self._repo is not None and self._transport is not None
+        repo, transport, url = self._repo, self._transport, self._target()[0]
+        while (step := await self._git(history.next, repo)) is not None:
+            log.debug("gitsync: fetching %s at depth %d", step.refspecs, step.depth)
+            await self._network(
+                restore.fetch_history, transport, url, self._token, step, self._progress
+            )
 
     async def _checked_out(self) -> None:
         """After a checkout the watcher reports every file it wrote; a full scan instead (cheap:

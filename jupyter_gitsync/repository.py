@@ -8,13 +8,21 @@ Ref ownership, so that two threads never write the same ref:
 - the git thread (this class, `snapshots`, `merging`) writes `refs/heads/<sync branch>` and
   rescue branches;
 - the transport thread (`transport`) writes what it learned from the remote:
-  `refs/gitsync/remote/<branch>` and `refs/gitsync/fetched/*`.
+  `refs/gitsync/remote/<branch>` and `refs/gitsync/fetched/*`, and `.git/shallow`.
+
+**Shallow history.** Restore fetches a remote tip with little or none of its history (see
+`restore.History`), so the repository may be shallow: `.git/shallow` lists the commits whose
+parents were not fetched, and libgit2 shows them without parents. libgit2 reads that file when a
+`pygit2.Repository` is opened and never again, so this object opens the repository anew when the
+file changed (`refresh_history`). A commit object still names its real parents, and some are
+here (every snapshot's second parent is its base commit): `is_ancestor` follows those links too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import getpass
 import logging
 import os
 import re
@@ -26,6 +34,7 @@ from pathlib import Path
 from typing import IO
 
 import pygit2
+import pygit2.enums
 
 from .errors import ConfigError, WorkspaceError
 from .rescues import RescueBranches
@@ -56,6 +65,17 @@ class Heads:
     unpushed: int
 
 
+@dataclass(frozen=True)
+class RecordedBase:
+    """What a snapshot's trailers say: the commit the user's HEAD was on (a full id, not yet
+    checked) and its branch; `cut` when the snapshot that carries them is beyond where the
+    history here stops."""
+
+    base: pygit2.Oid | None
+    head: str | None
+    cut: bool = False
+
+
 def validate_branch(branch: str) -> str:
     """Return the full ref name of `branch`, or raise ConfigError in plain words."""
     ref = f"refs/heads/{branch}"
@@ -75,6 +95,18 @@ def sanitize_ref_component(name: str) -> str:
     return cleaned or "user"
 
 
+def default_user() -> str:
+    """JupyterHub's user name, else the OS user, made safe for a branch name (the default
+    sync branch is gitsync/<this>)."""
+    user = os.environ.get("JUPYTERHUB_USER")
+    if not user:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "user"
+    return sanitize_ref_component(user)
+
+
 def is_snapshot(commit: pygit2.Commit) -> bool:
     """True for a commit this extension wrote."""
     # raw bytes: decoding follows the commit's declared encoding, which any pusher may make up
@@ -82,6 +114,40 @@ def is_snapshot(commit: pygit2.Commit) -> bool:
         return bool(commit.committer.raw_email == SIGNATURE_EMAIL.encode())
     except ValueError:  # pygit2's InvalidError: a committer line that does not parse
         return False
+
+
+def shallow_roots(gitdir: Path) -> set[pygit2.Oid]:
+    """The commits of a shallow repository whose parents were not fetched (`.git/shallow`)."""
+    try:
+        lines = (gitdir / "shallow").read_text(encoding="ascii", errors="replace").split()
+    except FileNotFoundError:
+        return set()
+    return {pygit2.Oid(hex=line) for line in lines if _FULL_SHA.fullmatch(line)}
+
+
+def raw_parents(repo: pygit2.Repository, oid: pygit2.Oid) -> list[pygit2.Oid]:
+    """The parents a commit object names, also where a shallow fetch left them out (libgit2
+    then shows none); [] for an object that is not here or not a commit."""
+    if oid not in repo.odb:
+        return []
+    kind, data = repo.odb.read(oid)
+    if kind != pygit2.enums.ObjectType.COMMIT:
+        return []
+    parents = []
+    for line in data.split(b"\n"):
+        if not line.startswith((b"tree ", b"parent ")):
+            break  # the headers that name parents come first
+        if line.startswith(b"parent ") and _FULL_SHA.fullmatch(line[7:].decode("ascii", "replace")):
+            parents.append(pygit2.Oid(hex=line[7:].decode()))
+    return parents
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 class SyncRepository:
@@ -93,10 +159,29 @@ class SyncRepository:
         self.branch = branch
         self.repo = self._open_or_init()
         self.gitdir = Path(self.repo.path)
+        self._shallow_stamp = _stamp(self.gitdir / "shallow")
         self.private_dir = self.gitdir / "gitsync"
         self._engine_lock = self._lock_engine()
         self._remove_stale_locks()
         self.rescues = RescueBranches(self.repo, self.private_dir)
+
+    # -- where the history stops ----------------------------------------------------------------
+
+    def refresh_history(self) -> bool:
+        """Open the repository anew if a fetch changed where its history stops, so that walks
+        end at the commits `.git/shallow` lists instead of failing on a parent that is not
+        here. Objects built on `repo` follow (`Snapshotter.git`). True if it was reopened."""
+        stamp = _stamp(self.gitdir / "shallow")
+        if stamp == self._shallow_stamp:
+            return False
+        self._shallow_stamp = stamp
+        self.repo = pygit2.Repository(str(self.workspace))
+        self.rescues = RescueBranches(self.repo, self.private_dir)  # its records are on disk
+        return True
+
+    @property
+    def is_shallow(self) -> bool:
+        return bool(self.repo.is_shallow)
 
     # -- the sync branch ------------------------------------------------------------------------
 
@@ -135,6 +220,7 @@ class SyncRepository:
 
     def heads(self) -> Heads:
         """Local snapshot head, the remote head we last saw, and the snapshots in between."""
+        self.refresh_history()  # the engine reads the heads after every job
         tip = self.tip()
         remote = self.ref_target(self.tracking_ref)
         unpushed = 0
@@ -171,13 +257,40 @@ class SyncRepository:
         return is_snapshot(self.repo[oid].peel(pygit2.Commit))
 
     def is_ancestor(self, ancestor: pygit2.Oid, commit: pygit2.Oid) -> bool:
-        """True if `ancestor` is `commit` or in its history (False if unknown here)."""
-        if ancestor == commit:
+        """True if `ancestor` is `commit` or in its history as far as the commits here show
+        (False if unknown here). Where a shallow fetch cut the history, the parents the cut
+        commits name count when they are here."""
+        if ancestor == commit or self.descends(commit, ancestor):
             return True
+        return self.is_shallow and self._through_cuts(ancestor, commit)
+
+    def descends(self, commit: pygit2.Oid, ancestor: pygit2.Oid) -> bool:
+        """libgit2's view: `commit` reaches `ancestor` through parents it shows (a merge base
+        is found in this view only)."""
         try:
             return bool(self.repo.descendant_of(commit, ancestor))
-        except pygit2.GitError:
+        except (pygit2.GitError, KeyError, ValueError):  # a commit not here
             return False
+
+    def _through_cuts(self, ancestor: pygit2.Oid, commit: pygit2.Oid) -> bool:
+        """Whether `commit` reaches `ancestor` through a commit whose parents libgit2 hides
+        (it is in `.git/shallow`) and one of its named parents that is here. Each cut commit
+        is looked at once, so this ends."""
+        roots = shallow_roots(self.gitdir)
+        todo: list[pygit2.Oid] = [commit]
+        seen: set[pygit2.Oid] = set()
+        while todo:
+            start = todo.pop()
+            for root in roots - seen:
+                if root != start and not self.descends(start, root):
+                    continue
+                seen.add(root)
+                for parent in raw_parents(self.repo, root):
+                    if parent == ancestor or self.descends(parent, ancestor):
+                        return True
+                    if parent in self.repo:
+                        todo.append(parent)
+        return False
 
     def base_of(self, snapshot: pygit2.Oid) -> tuple[pygit2.Oid | None, str | None]:
         """The commit the user's HEAD was on when `snapshot` was made, and the branch name.
@@ -186,25 +299,35 @@ class SyncRepository:
         as the full id of a commit here in the snapshot's history, a branch only under
         refs/heads/ with a valid name. A merge snapshot (no trailers) takes those of the
         snapshot it continues."""
-        commit = self.repo[snapshot].peel(pygit2.Commit)
-        for _ in range(_TRAILER_SEARCH_DEPTH):
-            trailers = _trailers(commit)
-            if trailers or not is_snapshot(commit) or not commit.parent_ids:
-                break
-            commit = self.repo[commit.parent_ids[0]].peel(pygit2.Commit)
-        if not is_snapshot(commit):
-            return commit.id, None  # a plain commit (say, main) is its own base
-        base_hex, head = trailers.get(BASE_TRAILER), trailers.get(HEAD_TRAILER)
-        base = None
-        if base_hex is not None and _FULL_SHA.fullmatch(base_hex):
-            candidate = pygit2.Oid(hex=base_hex)
-            if candidate in self.repo and self.is_ancestor(candidate, snapshot):
-                base = candidate
+        recorded = self.recorded_base(snapshot)
+        head = recorded.head
         if head is not None and not (
             head.startswith("refs/heads/") and pygit2.reference_is_valid_name(head)
         ):
             head = None
+        base = recorded.base
+        if base is not None and (base not in self.repo or not self.is_ancestor(base, snapshot)):
+            base = None
         return base, head
+
+    def recorded_base(self, snapshot: pygit2.Oid) -> RecordedBase:
+        """What `snapshot` says its base is, unchecked (see `base_of`): the trailers of the
+        snapshot, or of the one a merge snapshot continues (its first parent, and so on)."""
+        commit = self.repo[snapshot].peel(pygit2.Commit)
+        for _ in range(_TRAILER_SEARCH_DEPTH):
+            trailers = _trailers(commit)
+            if trailers or not is_snapshot(commit):
+                break
+            if not commit.parent_ids:  # a root, or the history here stops
+                first = next(iter(raw_parents(self.repo, commit.id)), None)
+                return RecordedBase(None, None, cut=first is not None)
+            commit = self.repo[commit.parent_ids[0]].peel(pygit2.Commit)
+        if not is_snapshot(commit):
+            return RecordedBase(commit.id, None)  # a plain commit (say, main) is its own base
+        base_hex, head = trailers.get(BASE_TRAILER), trailers.get(HEAD_TRAILER)
+        if base_hex is None or not _FULL_SHA.fullmatch(base_hex):
+            return RecordedBase(None, head)
+        return RecordedBase(pygit2.Oid(hex=base_hex), head)
 
     def author(self) -> tuple[str, str]:
         """The user's name and e-mail from git config, else the hub user."""
@@ -342,12 +465,24 @@ class SyncRepository:
 
 def _trailers(commit: pygit2.Commit) -> dict[str, str]:
     """The Gitsync-* trailers of a commit message (raw: its encoding is the pusher's word)."""
+    return trailers(commit.raw_message)
+
+
+def trailers(message: bytes) -> dict[str, str]:
+    """The Gitsync-* trailers in a raw commit message."""
     found: dict[str, str] = {}
-    for line in commit.raw_message.decode("utf-8", "replace").splitlines():
+    for line in message.decode("utf-8", "replace").splitlines():
         key, _, value = line.partition(": ")
         if key in (BASE_TRAILER, HEAD_TRAILER):
             found[key] = value.strip()
     return found
+
+
+def base_trailer(raw_commit: bytes) -> pygit2.Oid | None:
+    """The base commit a raw commit object's trailers name (a full id; unchecked: for
+    planning a fetch before the commit is here)."""
+    base = trailers(raw_commit.partition(b"\n\n")[2]).get(BASE_TRAILER)
+    return pygit2.Oid(hex=base) if base is not None and _FULL_SHA.fullmatch(base) else None
 
 
 def _has_staged_changes(user: pygit2.Repository) -> bool:

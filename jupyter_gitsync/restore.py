@@ -9,6 +9,10 @@ thread, the rest on its git thread, after it has snapshotted local work itself).
 - local snapshots (a persistent home, a crashed session, or work done while the remote was
   down): merge them with the remote snapshot; where both changed a file keep the local one and
   put the remote snapshot on a rescue branch.
+
+What comes over the network is the remote tip and as little of its history as these cases need
+(`History`), so a restore costs what the tip costs, not what the branch's thousands of
+snapshots cost.
 """
 
 from __future__ import annotations
@@ -21,23 +25,28 @@ from dataclasses import dataclass, field
 from pygit2 import Oid
 
 from . import filters, inbound
-from .errors import ConfigError
+from .errors import ConfigError, GitSyncError
 from .merging import Displaced, displaced_by_merges, merge_snapshots, rescue_branch_name
 from .repository import (
     FETCHED_PREFIX,
     Progress,
     SyncRepository,
+    base_trailer,
     sanitize_ref_component,
     validate_branch,
 )
 from .rescues import belongs_to
 from .snapshots import Snapshotter
-from .transport import RemoteHeads, TokenGetter, Transport
+from .transport import Fetch, RemoteHeads, TokenGetter, Transport
 from .workers import Watch
 
 log = logging.getLogger(__name__)
 
 NOTHING_NEW = ("up-to-date", "nothing-to-restore")
+BASE_REF = f"{FETCHED_PREFIX}base"  # where a snapshot's base commit is fetched to, if it must be
+MAX_HISTORY_DEPTH = 256  # commits of a remote tip's history fetched at most to meet ours
+_BASE_DEPTH = 4  # a snapshot's base is its second parent: depth 2 (3 under a merge snapshot)
+_MAX_HISTORY_FETCHES = 12
 
 
 @dataclass
@@ -80,17 +89,139 @@ class RestoreResult:
 
 
 @dataclass(frozen=True)
-class Fetch:
-    """One remote ref to fetch into a ref of ours, and the commit the remote said it holds."""
+class HistoryFetch:
+    """One more fetch a restore needs (see `History`): refspecs, and how many commits deep.
+    An `optional` one may be refused (a remote that hands out no commits by id)."""
 
-    remote_ref: str
-    local_ref: str
-    oid: Oid
-    is_sync_branch: bool
+    refspecs: list[str]
+    depth: int
+    optional: bool = False
 
-    @property
-    def refspec(self) -> str:
-        return f"+{self.remote_ref}:{self.local_ref}"
+
+class History:
+    """How much of a remote tip's history a restore needs, fetched a step at a time.
+
+    First the tip alone (`fetch_tip`: depth 1, negotiated against what is here, so a clone at
+    the launch commit receives only what the snapshots changed; an empty workspace gets the
+    tip's base in the same fetch). Then, decided on the git thread with what has arrived
+    (`next`), and only when needed:
+
+    - the commit the tip records as its base (HEAD goes there): usually here already (a Binder
+      clone is at it); else from a remote branch whose tip it is, else by its id where the
+      remote allows that, else by fetching the tip a level deeper (a snapshot's base is its
+      second parent), at most `_BASE_DEPTH` deep;
+    - where this workspace has snapshots of its own and knew an earlier remote tip (`known`,
+      its tracking ref): deeper, doubling, until the tip's history reaches that earlier tip,
+      so the merge base is here (merging in a history cut short would take the old base commit
+      and report false conflicts), at most `max_depth` deep.
+
+    Bounded: a forged base trailer, or a remote that rewrote its branch, ends at those depths
+    and the restore goes on with what is here (see `merging._merge_base`).
+    """
+
+    def __init__(
+        self,
+        tip: Fetch,
+        heads: RemoteHeads,
+        known: Oid | None,
+        max_depth: int = MAX_HISTORY_DEPTH,
+    ) -> None:
+        self.tip = tip
+        self.depth = 1
+        self.fetches = 0
+        self._heads = heads
+        self._known = known
+        self._max_depth = max_depth
+        self._tried: set[str] = set()
+
+    def next(self, repo: SyncRepository) -> HistoryFetch | None:
+        """The next fetch, or None when what is here is enough (or a bound is reached)."""
+        repo.refresh_history()
+        if self.fetches >= _MAX_HISTORY_FETCHES or self.tip.oid not in repo.repo:
+            return None
+        step = self._for_base(repo) or self._for_merge(repo)
+        if step is not None:
+            self.fetches += 1
+        return step
+
+    def _deeper(self, depth: int) -> HistoryFetch | None:
+        if depth <= self.depth:
+            return None
+        self.depth = depth
+        return HistoryFetch([self.tip.refspec], depth)
+
+    def _for_base(self, repo: SyncRepository) -> HistoryFetch | None:
+        tip = self.tip.oid
+        recorded = repo.recorded_base(tip)
+        base = recorded.base
+        if recorded.cut or (base is not None and base in repo.repo):
+            if base is not None and repo.is_ancestor(base, tip):
+                return None
+            return self._deeper(min(self.depth + 1, _BASE_DEPTH))
+        if base is None:
+            return None
+        if "branch" not in self._tried:
+            self._tried.add("branch")
+            refs = sorted(ref for ref, oid in self._heads.refs.items() if oid == base)
+            if refs:
+                return HistoryFetch([f"+{refs[0]}:{BASE_REF}"], 1)
+        if "id" not in self._tried:
+            self._tried.add("id")
+            return HistoryFetch([f"{base}:{BASE_REF}"], 1, optional=True)
+        return self._deeper(min(self.depth + 1, _BASE_DEPTH))
+
+    def _for_merge(self, repo: SyncRepository) -> HistoryFetch | None:
+        tip, local, known = self.tip.oid, repo.tip(), self._known
+        if local is None or known is None or known == tip or known not in repo.repo:
+            return None
+        if (
+            repo.is_ancestor(tip, local)
+            or repo.is_ancestor(local, tip)
+            or repo.descends(tip, known)
+        ):
+            return None  # up to date, a fast-forward, or the merge base is in sight
+        return self._deeper(min(self.depth * 2, self._max_depth))
+
+
+def fetch_tip(
+    transport: Transport,
+    url: str,
+    token: TokenGetter,
+    heads: RemoteHeads,
+    tip: Fetch,
+    with_base: bool,
+    progress: Progress | None = None,
+    watch: Watch | None = None,
+) -> Fetch:
+    """Fetch the remote tip without its history (on the transport thread; see `History`).
+    `with_base` (a workspace without commits, where the base cannot be here): read the tip's
+    commit alone first, and fetch the base it records in the same fetch when a remote branch
+    is at it: one fetch of both, with deltas between them, instead of two."""
+    wanted = [tip]
+    if with_base and not transport.has(tip.oid):
+        raw = (transport.read_commits(url, token, [tip.oid], watch) or {}).get(tip.oid)
+        base = base_trailer(raw) if raw is not None else None
+        refs = sorted(ref for ref, oid in heads.refs.items() if oid == base)
+        if base is not None and refs and not transport.has(base):
+            wanted.append(Fetch(refs[0], BASE_REF, base, is_sync_branch=False))
+    return transport.fetch_tips(url, token, wanted, progress, watch)[0]
+
+
+def fetch_history(
+    transport: Transport,
+    url: str,
+    token: TokenGetter,
+    step: HistoryFetch,
+    progress: Progress | None = None,
+    watch: Watch | None = None,
+) -> None:
+    """Run one step of `History` (on the transport thread)."""
+    try:
+        transport.fetch(url, token, step.refspecs, progress, watch, step.depth)
+    except GitSyncError as exc:
+        if not step.optional:
+            raise
+        log.info("gitsync: the remote did not hand out a commit by its id: %s", exc.message)
 
 
 def workspace_is_empty(repo: SyncRepository, excludes: tuple[str, ...]) -> bool:
@@ -124,6 +255,7 @@ def take_in(
 ) -> RestoreResult:
     """Bring the workspace up to the fetched remote snapshot. The caller has snapshotted local
     work just before, so every local file is in the sync branch or untouched by checkouts."""
+    repo.refresh_history()
     if fetched is None:
         return RestoreResult("nothing-to-restore", "The remote has no snapshots yet.")
     remote_tip = fetched.oid
@@ -266,11 +398,21 @@ def run_restore(
     with the network on its own thread)."""
     transport = Transport(repo.gitdir)
     heads = transport.list_remote(url, token)
-    fetched = plan_fetch(heads, repo, workspace_is_empty(repo, snaps.excludes))
-    if fetched is not None:
-        transport.fetch(url, token, [fetched.refspec], progress=progress)
-    snaps.snapshot(None)
-    return take_in(repo, snaps, fetched, progress)
+    empty = workspace_is_empty(repo, snaps.excludes)
+    fetched = plan_fetch(heads, repo, empty)
+    try:
+        if fetched is not None:
+            known = repo.ref_target(repo.tracking_ref)
+            fetched = fetch_tip(transport, url, token, heads, fetched, empty, progress)
+            history = History(fetched, heads, known)
+            while (step := history.next(repo)) is not None:
+                fetch_history(transport, url, token, step, progress)
+        snaps.snapshot(None)
+        return take_in(repo, snaps, fetched, progress)
+    finally:
+        transport.forget(BASE_REF)
+        if fetched is not None and not fetched.is_sync_branch:
+            transport.forget(fetched.local_ref)
 
 
 # -- resume: switch to another branch ------------------------------------------------------------
@@ -302,11 +444,20 @@ def plan_resume(heads: RemoteHeads, repo: SyncRepository, branch: str) -> Resume
     return ResumePlan(branch, new_branch, target, start)
 
 
+def resume_start(repo: SyncRepository, plan: ResumePlan) -> Fetch:
+    """The commit a resume checks out (once the plan's tips are here): a sync branch's tip,
+    else the sync branch that continued that branch before, else the branch's tip."""
+    if plan.start is None or repo.is_snapshot_commit(plan.target.oid):
+        return plan.target
+    return plan.start
+
+
 def apply_resume(
     repo: SyncRepository, snaps: Snapshotter, plan: ResumePlan, progress: Progress | None = None
 ) -> RestoreResult:
     """Switch the workspace to the planned branch (the caller saved and pushed the current
     work and fetched the plan's commits)."""
+    repo.refresh_history()
     if repo.is_snapshot_commit(plan.target.oid):
         new_branch, start = plan.branch, plan.target.oid
         head_ref = None
@@ -335,26 +486,21 @@ def list_branches(
     """The remote's branches a user can resume from: sync branches first, newest first."""
     heads = transport.list_remote(url, token, watch)
     branches = {name: oid for name, oid in heads.refs.items() if name.startswith("refs/heads/")}
-    fetched = f"{FETCHED_PREFIX}branches/"
-    if branches:
-        transport.fetch(url, token, [f"+refs/heads/*:{fetched}*"], None, watch)
+    tips = transport.describe_tips(url, token, branches, watch) if branches else {}
     listed: list[dict[str, object]] = []
-    try:
-        for ref, oid in branches.items():
-            when, summary, snapshot = transport.describe(oid)
-            name = ref.removeprefix("refs/heads/")
-            listed.append(
-                {
-                    "name": name,
-                    "sync": snapshot or name.startswith("gitsync/"),
-                    "current": name == current,
-                    "sha": str(oid),
-                    "last_snapshot_at": _iso_time(when),
-                    "message": summary,
-                }
-            )
-    finally:
-        transport.forget(fetched)  # only the tips' dates and messages were needed
+    for ref, oid in branches.items():
+        tip = tips[oid]
+        name = ref.removeprefix("refs/heads/")
+        listed.append(
+            {
+                "name": name,
+                "sync": tip.snapshot or name.startswith("gitsync/"),
+                "current": name == current,
+                "sha": str(oid),
+                "last_snapshot_at": _iso_time(tip.when),
+                "message": tip.summary,
+            }
+        )
     listed.sort(key=lambda b: str(b["last_snapshot_at"] or ""), reverse=True)
     listed.sort(key=lambda b: not b["sync"])  # stable: sync branches first, each newest first
     return listed

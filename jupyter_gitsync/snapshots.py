@@ -71,12 +71,12 @@ class Snapshotter:
         max_file_size_bytes: int = filters.DEFAULT_MAX_FILE_SIZE_BYTES,
     ) -> None:
         self.repo = repo
-        self.git = repo.repo
+        self._bound = repo.repo  # the repository object the index and ignore rules are on
         self.excludes = tuple(excludes)
         self.max_file_size_bytes = max_file_size_bytes
         self.skipped: dict[str, str] = {}  # path -> why it is not synced
         self.index_path = repo.private_dir / "index"
-        self.index = self._load_index()
+        self._index = self._load_index()
         self._withheld_path = repo.private_dir / "withheld.json"
         self.withheld = self._load_withheld()  # path -> why restore did not write it
         self._staged: list[tuple[str, str]] = []  # (A|M|D, path) of this snapshot, for its message
@@ -84,6 +84,25 @@ class Snapshotter:
         self.snapshots_since_pack = 0
         self.bytes_since_pack = 0  # what went into loose objects since the last packing
         _native.add_ignore_rules(self.git, filters.as_ignore_rules(self.excludes))
+
+    @property
+    def git(self) -> pygit2.Repository:
+        """The repository object, with the sync index and the ignore rules; a new one once
+        `SyncRepository.refresh_history` opened the repository anew."""
+        if self.repo.repo is not self._bound:
+            # A fresh index object from the file: freeing the old repository object detaches
+            # the index it held, even when another repository object uses it too.
+            self._index.write()
+            self._bound = self.repo.repo
+            self._index = self._load_index()
+            _native.add_ignore_rules(self._bound, filters.as_ignore_rules(self.excludes))
+        return self._bound
+
+    @property
+    def index(self) -> pygit2.Index:
+        """The sync index (see the module's docstring)."""
+        self.git  # noqa: B018 (follows a new repository object)
+        return self._index
 
     def _load_withheld(self) -> dict[str, str]:
         try:

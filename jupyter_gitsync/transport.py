@@ -11,10 +11,17 @@ Deadlines, in two layers: libgit2's own socket timeouts (`configure_timeouts`: c
 each read or write) end a remote that accepts the connection and then says nothing; and every
 operation carries a `workers.Watch`, which the network lane cancels at its deadline and which
 aborts the transfer at the next callback.
+
+History is fetched as deep as asked (`depth`; restore asks for a tip alone first, see
+`restore.History`). After a fetch with a depth, commits that libgit2 marked as cut off in
+`.git/shallow` although their parents are here are taken off that list (`_reconnect`): a tip
+that moved by one snapshot joins the history here at once, and a deeper fetch never cuts off
+history this repository has in full (the user's own branches).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +33,7 @@ from urllib.parse import urlsplit
 import pygit2
 from pygit2.enums import ConfigLevel
 
-from . import _native
+from . import _native, wire
 from .errors import (
     AuthRequired,
     GitSyncError,
@@ -36,11 +43,12 @@ from .errors import (
     TokenMissing,
     redact,
 )
-from .repository import Progress, is_snapshot
+from .repository import FETCHED_PREFIX, SIGNATURE_EMAIL, Progress, raw_parents, shallow_roots
 from .workers import Watch
 
 _SUMMARY_BYTES = 300  # of a commit message shown in the branch list
 TOKEN_USERNAME = "x-access-token"  # what GitHub expects as the Basic-auth user for a token
+_TIMEOUTS = {"stall_seconds": 30.0}  # for the requests this module makes itself (`wire`)
 
 TokenGetter = Callable[[], "str | None"]
 
@@ -50,6 +58,35 @@ def configure_timeouts(connect_seconds: float, stall_seconds: float) -> None:
     libgit2 option). Without them libgit2 waits for a silent server forever."""
     pygit2.settings.server_connect_timeout = max(1, int(connect_seconds * 1000))
     pygit2.settings.server_timeout = max(1, int(stall_seconds * 1000))
+    _TIMEOUTS["stall_seconds"] = max(connect_seconds, stall_seconds)
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """One remote ref to fetch into a ref of ours, and the commit the remote said it holds."""
+
+    remote_ref: str
+    local_ref: str
+    oid: pygit2.Oid
+    is_sync_branch: bool
+
+    @property
+    def refspec(self) -> str:
+        return f"+{self.remote_ref}:{self.local_ref}"
+
+
+@dataclass(frozen=True)
+class TipInfo:
+    """A branch tip as the branch list shows it: its time (Unix seconds; None when it has
+    none that parses), first message line, and whether it is a snapshot. Any pusher writes
+    these fields."""
+
+    when: int | None
+    summary: str
+    snapshot: bool
+
+
+UNREADABLE = TipInfo(None, "(a commit that cannot be read)", False)
 
 
 @dataclass(frozen=True)
@@ -102,12 +139,68 @@ class Transport:
         refspecs: list[str],
         progress: Progress | None = None,
         watch: Watch | None = None,
+        depth: int = 0,
     ) -> None:
-        """Fetch `refspecs` into refs of our own namespace (the user's remote refs stay)."""
+        """Fetch `refspecs` into refs of our own namespace (the user's remote refs stay), with
+        `depth` commits of history (0: all of it). Either way only objects this repository
+        lacks are sent."""
         callbacks = _Callbacks(token, watch or Watch(), _origin(url), progress)
         with _translated_errors(token), self._users_fetch_head_kept():
             remote = self._repo().remotes.create_anonymous(url)
-            _native.fetch_without_fetch_head(remote, refspecs, callbacks)
+            _native.fetch_without_fetch_head(remote, refspecs, callbacks, depth)
+        if depth:
+            self._reconnect()
+
+    def fetch_tips(
+        self,
+        url: str,
+        token: TokenGetter,
+        wanted: list[Fetch],
+        progress: Progress | None = None,
+        watch: Watch | None = None,
+    ) -> list[Fetch]:
+        """Fetch the commits of `wanted` without their history (depth 1) into their local
+        refs; a commit that is here already only gets its ref. Returns `wanted` with the
+        commits now there (a branch can move between listing and fetching)."""
+        repo = self._repo()
+        missing = []
+        for fetch in wanted:
+            if fetch.oid in repo:
+                repo.references.create(fetch.local_ref, fetch.oid, force=True)
+            else:
+                missing.append(fetch.refspec)
+        if missing:
+            self.fetch(url, token, missing, progress, watch, depth=1)
+        fetched = []
+        for fetch in wanted:
+            reference = repo.references.get(fetch.local_ref)
+            oid = fetch.oid if reference is None else pygit2.Oid(hex=str(reference.target))
+            fetched.append(Fetch(fetch.remote_ref, fetch.local_ref, oid, fetch.is_sync_branch))
+        return fetched
+
+    def _reconnect(self) -> None:
+        """Take off `.git/shallow` the commits whose parents are all here (see the module's
+        docstring). Written as git does, through `shallow.lock`; left for the next fetch if
+        someone else holds that lock."""
+        roots = shallow_roots(self.gitdir)
+        repo = self._repo()
+        kept = {r for r in roots if any(p not in repo for p in raw_parents(repo, r))}
+        if kept == roots:
+            return
+        path, lock = self.gitdir / "shallow", self.gitdir / "shallow.lock"
+        try:
+            handle = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return
+        try:
+            with os.fdopen(handle, "w", encoding="ascii") as out:
+                out.write("".join(f"{oid}\n" for oid in sorted(kept, key=str)))
+            if kept:
+                os.replace(lock, path)
+            else:
+                path.unlink(missing_ok=True)  # the whole history is here again
+        finally:
+            lock.unlink(missing_ok=True)
 
     @contextmanager
     def _users_fetch_head_kept(self) -> Iterator[None]:
@@ -181,21 +274,56 @@ class Transport:
             if reference is not None:
                 reference.delete()
 
-    def describe(self, oid: pygit2.Oid) -> tuple[int | None, str, bool]:
-        """A fetched commit's time (Unix seconds; None when it has none that parses), first
-        message line, and whether it is a snapshot. Any pusher writes these fields."""
+    def has(self, oid: pygit2.Oid) -> bool:
+        """Whether this repository holds the object."""
+        return oid in self._repo()
+
+    def read_commits(
+        self, url: str, token: TokenGetter, oids: list[pygit2.Oid], watch: Watch | None = None
+    ) -> dict[pygit2.Oid, bytes] | None:
+        """The raw commits `oids` (tips the remote advertised) without their files, read over
+        protocol v2 and not stored (`wire`); None where the remote cannot send them alone."""
         try:
-            commit = self._repo()[oid].peel(pygit2.Commit)
-        except (ValueError, KeyError):  # pygit2's InvalidError: a commit libgit2 cannot parse
-            return None, "(a commit that cannot be read)", False
-        # raw bytes: the message's declared encoding is whatever the pusher wrote
-        text = commit.raw_message[:_SUMMARY_BYTES].decode("utf-8", "replace")
-        summary = text.splitlines()[0] if text.strip() else ""
+            with _translated_errors(token):
+                return wire.read_commits(
+                    url, TOKEN_USERNAME, token, oids, watch or Watch(), _TIMEOUTS["stall_seconds"]
+                )
+        except wire.Unsupported:
+            return None
+
+    def describe_tips(
+        self,
+        url: str,
+        token: TokenGetter,
+        tips: dict[str, pygit2.Oid],
+        watch: Watch | None = None,
+    ) -> dict[pygit2.Oid, TipInfo]:
+        """Time, message and kind of the remote's branch tips (`tips`: full ref name ->
+        commit), without their files or history: commits only, read over protocol v2 and
+        never stored (`wire`). A remote that cannot send commits alone gets the tips fetched
+        through libgit2 at depth 1 (their files come along, their history does not); the
+        refs of that fetch are dropped again."""
+        watch = watch or Watch()
+        repo = self._repo()
+        raw = {oid: repo.odb.read(oid)[1] for oid in set(tips.values()) if oid in repo}
+        wanted = {ref: oid for ref, oid in tips.items() if oid not in raw}
+        read = self.read_commits(url, token, list(wanted.values()), watch) if wanted else {}
+        raw.update(read if read is not None else self._fetch_commits(url, token, wanted, watch))
+        return {oid: _describe(raw[oid]) if oid in raw else UNREADABLE for oid in tips.values()}
+
+    def _fetch_commits(
+        self, url: str, token: TokenGetter, tips: dict[str, pygit2.Oid], watch: Watch
+    ) -> dict[pygit2.Oid, bytes]:
+        prefix = f"{FETCHED_PREFIX}tips/"
+        wanted = [
+            Fetch(ref, f"{prefix}{n}", oid, False) for n, (ref, oid) in enumerate(tips.items())
+        ]
         try:
-            when: int | None = commit.commit_time
-        except ValueError:  # pygit2's InvalidError: a committer line that does not parse
-            when = None
-        return when, summary, is_snapshot(commit)
+            self.fetch_tips(url, token, wanted, None, watch)
+            repo = self._repo()
+            return {oid: repo.odb.read(oid)[1] for oid in tips.values() if oid in repo}
+        finally:
+            self.forget(prefix)
 
 
 class _Callbacks(pygit2.RemoteCallbacks):
@@ -256,6 +384,25 @@ class _Callbacks(pygit2.RemoteCallbacks):
         if message:
             self.rejection = message
             self.sent.pop(refname, None)
+
+
+def _describe(raw: bytes) -> TipInfo:
+    """A commit's time, first message line and kind, from its raw bytes (the message's
+    declared encoding is whatever the pusher wrote: decoded leniently)."""
+    headers, _, message = raw.partition(b"\n\n")
+    when: int | None = None
+    snapshot = False
+    for line in headers.split(b"\n"):
+        if line.startswith(b"committer "):
+            email = line[line.find(b"<") + 1 : line.rfind(b">")] if b"<" in line else b""
+            snapshot = email == SIGNATURE_EMAIL.encode()
+            stamp = line[line.rfind(b">") + 1 :].split()
+            when = int(stamp[0]) if stamp and stamp[0].isdigit() else None
+            break
+    else:
+        return UNREADABLE
+    text = message[:_SUMMARY_BYTES].decode("utf-8", "replace")
+    return TipInfo(when, text.splitlines()[0] if text.strip() else "", snapshot)
 
 
 def _origin(url: str) -> str:

@@ -3,8 +3,11 @@
 Bare repositories under a root directory are served through git's own ``git http-backend`` CGI,
 so libgit2 and the git CLI talk to the same protocol implementation they meet on a real forge.
 Requests need HTTP Basic auth whose password is the current token (any username, GitHub uses
-``x-access-token``). Tests can change the token, inject failures and delays, stop and restart the
-server on the same port, and inspect a log of the requests it answered. Stdlib only.
+``x-access-token``). Like GitHub, repositories serve protocol v2 and filtered fetches
+(``uploadpack.allowFilter``); ``allow_fetch_by_id`` also lets clients fetch any reachable
+commit by its id, as GitHub does. Tests can change the token, inject failures and delays, stop
+and restart the server on the same port, and inspect a log of the requests it answered. Stdlib
+only.
 
 As a script (for the demo)::
 
@@ -488,7 +491,7 @@ class GitHTTPServer:
         env = _git_env()
         _git(["init", "--quiet", "--bare", f"--initial-branch={branch}", str(path)], env=env)
         env["GIT_DIR"] = str(path)
-        _git(["config", "http.receivepack", "true"], env=env)
+        _serving_config(env)
         if initial_files:
             _git(
                 ["fast-import", "--quiet"],
@@ -503,8 +506,20 @@ class GitHTTPServer:
         env = _git_env()
         _git(["clone", "--quiet", "--bare", str(self.repo_path(source)), str(path)], env=env)
         env["GIT_DIR"] = str(path)
-        _git(["config", "http.receivepack", "true"], env=env)
+        _serving_config(env)
         return path
+
+    def allow_fetch_by_id(self, name: str, allowed: bool = True) -> None:
+        """Let clients of repository `name` fetch any reachable commit by its id."""
+        env = {**_git_env(), "GIT_DIR": str(self.repo_path(name))}
+        value = "true" if allowed else "false"
+        _git(["config", "uploadpack.allowReachableSHA1InWant", value], env=env)
+
+
+def _serving_config(env: dict[str, str]) -> None:
+    """Pushes over HTTP, and filtered fetches (GitHub serves both)."""
+    _git(["config", "http.receivepack", "true"], env=env)
+    _git(["config", "uploadpack.allowFilter", "true"], env=env)
 
 
 def _repo_dirname(name: str) -> str:

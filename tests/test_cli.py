@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(
-    *args: str, token: str | None = None, cwd: Path | None = None
+    *args: str, token: str | None = None, cwd: Path | None = None, python: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITSYNC_", "GITHUB_"))}
     if token is not None:
@@ -30,7 +30,7 @@ def run(
     # importable from any cwd, installed or not
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     return subprocess.run(
-        [sys.executable, "-m", "jupyter_gitsync.cli", *args],
+        [sys.executable, *python, "-m", "jupyter_gitsync.cli", *args],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -49,6 +49,40 @@ def test_help_explains_each_command_and_the_exit_codes() -> None:
     assert "exit codes" in top.stdout
     assert run().returncode == cli.USAGE
     assert run("restore", "--no-such-option").returncode == cli.USAGE
+
+
+SERVER_MODULES = ("jupyter_server", "jupyter_events", "jsonschema", "tornado")
+
+
+def imported(process: subprocess.CompletedProcess[str]) -> set[str]:
+    """The top-level packages a `python -X importtime` child imported (from its stderr)."""
+    found = set()
+    for line in process.stderr.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            found.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return found
+
+
+def test_restore_and_help_never_import_the_jupyter_server(
+    tmp_path: Path, earlier_session: Path, remote_url: str, token: str
+) -> None:
+    """A Binder start script waits for `restore`: importing jupyter_server (and
+    jupyter_events, jsonschema) was most of its start-up, and it needs none of them."""
+    target = tmp_path / "home"
+    target.mkdir()
+    runs = [
+        run("--help", python=("-X", "importtime")),
+        run("restore", "--help", python=("-X", "importtime")),
+        run("status", "--dir", str(tmp_path), python=("-X", "importtime")),  # no server there
+        run("restore", "--branch", BRANCH, "--remote", remote_url, str(target), token=token,
+            python=("-X", "importtime")),
+    ]  # fmt: skip
+    assert runs[-1].returncode == cli.OK, runs[-1].stderr[-2000:]
+    assert files(target) == files(earlier_session)
+    for process in runs:
+        modules = imported(process)
+        assert "jupyter_gitsync" in modules  # the import log is there at all
+        assert not modules & set(SERVER_MODULES), process.args
 
 
 @pytest.mark.skipif(shutil.which("jupyter-gitsync") is None, reason="package not installed")

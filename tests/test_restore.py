@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from jupyter_gitsync.auth import Credentials, EnvTokenProvider
 from jupyter_gitsync.engine import EngineConfig, SyncEngine
+from jupyter_gitsync.errors import PushRejected
 from jupyter_gitsync.state import State
 from tests.gitserver import GitHTTPServer
 from tests.helpers import SNAPSHOT_BRANCH as BRANCH
@@ -473,3 +477,325 @@ def test_the_displaced_session_is_told_also_when_it_has_saved_again(
     assert "Another session saved README.md" in told.message
     assert (a.workspace / "README.md").read_text() == "B's version\n"
     assert (a.workspace / "other.txt").exists()
+
+
+# -- at scale: the tip, not the history -------------------------------------------------------
+
+LONG_HISTORY = 200
+
+
+def long_history(session: LocalSession, remote_url: str, token: str, n: int = LONG_HISTORY) -> str:
+    """`n` snapshots, each a new version of a notebook (and now and then of other files),
+    pushed as one session leaves them; returns the tip."""
+    ws = session.workspace
+    (ws / "shared.txt").write_text("as it was\n")
+    (ws / "conflict.txt").write_text("as it was\n")
+    for i in range(n):
+        (ws / "notebook.ipynb").write_text(f'{{"cells": ["version {i}"], "out": "{i * 7}"}}\n')
+        if i % 50 == 0:
+            (ws / "data" / f"part{i}.csv").parent.mkdir(exist_ok=True)
+            (ws / "data" / f"part{i}.csv").write_text(f"part,{i}\n")
+        assert session.snapshot(None) is not None
+    heads = session.push(remote_url, lambda: token)
+    assert heads.head is not None and heads.head == heads.remote_head
+    return heads.head
+
+
+def launch_clone(bare: Path, target: Path) -> Path:
+    """A clone of main alone, over git's transport (as Binder clones the launch ref; a clone
+    from a local path would copy every object of the remote)."""
+    subprocess.run(
+        ["git", "clone", "-q", "--single-branch", "--branch", "main", f"file://{bare}",
+         str(target)],
+        check=True,
+    )  # fmt: skip
+    git(target, "config", "user.name", "Test User")
+    git(target, "config", "user.email", "test@example.org")
+    return target
+
+
+def local_objects(workspace: Path) -> int:
+    out = git(workspace, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)")
+    return len(out.splitlines())
+
+
+def reachable_commits(workspace: Path, ref: str) -> int:
+    """Commits git can walk from `ref` here (a shallow history stops where the fetch did)."""
+    return int(git(workspace, "rev-list", "--count", ref))
+
+
+def test_a_restore_after_200_snapshots_fetches_the_tip_not_the_history(
+    tmp_path: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+) -> None:
+    a = LocalSession(clone_into(tmp_path / "a"), BRANCH)
+    tip = long_history(a, remote_url, token)
+    bare = git_server.repo_path(remote)
+    history_objects = len(git(bare, "rev-list", "--objects", tip).splitlines())
+
+    b = new_repo(tmp_path / "b")
+    result = b.restore(remote_url, lambda: token)
+    assert result.case == "empty"
+    assert files(b.workspace) == files(a.workspace)
+    assert git(b.workspace, "rev-parse", "--is-shallow-repository") == "true"
+    assert reachable_commits(b.workspace, f"refs/heads/{BRANCH}") == 1
+    assert local_objects(b.workspace) < history_objects / 20
+    # the tip and the commit it was based on came in one fetch (the tip's commit read first)
+    assert len(list((b.workspace / ".git" / "objects" / "pack").glob("*.pack"))) == 1
+    # HEAD is on the launch commit, and git status shows the session's work
+    assert git(b.workspace, "rev-parse", "HEAD") == git(a.workspace, "rev-parse", "HEAD")
+    assert git(b.workspace, "status", "--porcelain") == git(a.workspace, "status", "--porcelain")
+    assert b.restore(remote_url, lambda: token).case == "up-to-date"
+    # the repository object opened anew for the shallow history carries on snapshotting, also
+    # once the one before it is gone (it took the sync index along when it was freed)
+    gc.collect()
+    (b.workspace / "after.txt").write_text("saved after the restore\n")
+    assert b.snapshot(None) is not None and b.skipped == {}
+    assert show(b.workspace, f"refs/heads/{BRANCH}", "after.txt") == b"saved after the restore\n"
+
+
+def test_after_a_shallow_restore_a_refused_push_merges_on_the_right_base_and_pushes(
+    tmp_path: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+) -> None:
+    """B restores 200 snapshots shallow. A saves three more (a file both change, and one only
+    A changes); B saves too (that file, one only B changes, and the notebook A changed all
+    along). B's push is refused; B takes A's snapshots in: the merge finds their common
+    snapshot although B never fetched the history (taking the launch commit as the base would
+    call B's notebook a conflict), keeps B's version of the shared file and puts A's on a rescue
+    branch, and the push after it is accepted. Nothing of either side is lost."""
+    a = LocalSession(clone_into(tmp_path / "a"), BRANCH)
+    long_history(a, remote_url, token)
+    b = new_repo(tmp_path / "b")
+    assert b.restore(remote_url, lambda: token).case == "empty"
+
+    for i in range(3):
+        (a.workspace / "a-only.txt").write_text(f"A's work {i}\n")
+        (a.workspace / "conflict.txt").write_text(f"A's version {i}\n")
+        a.snapshot(None)
+    a.push(remote_url, lambda: token)
+
+    (b.workspace / "b-only.txt").write_text("B's work\n")
+    (b.workspace / "conflict.txt").write_text("B's version\n")
+    (b.workspace / "notebook.ipynb").write_text('{"cells": ["B edited the notebook"]}\n')
+    b.snapshot(None)
+    with pytest.raises(PushRejected):
+        b.push(remote_url, lambda: token)
+
+    merged = b.restore(remote_url, lambda: token)
+    assert merged.case == "conflict", merged.message
+    assert merged.conflicts == ["conflict.txt"]
+    assert (b.workspace / "conflict.txt").read_text() == "B's version\n"
+    assert (b.workspace / "notebook.ipynb").read_text() == '{"cells": ["B edited the notebook"]}\n'
+    assert (b.workspace / "a-only.txt").read_text() == "A's work 2\n"
+    assert (b.workspace / "b-only.txt").read_text() == "B's work\n"
+    # only what the merge needed came: A's three snapshots, not the 200 before them
+    assert git(b.workspace, "rev-parse", "--is-shallow-repository") == "true"
+    assert reachable_commits(b.workspace, f"refs/heads/{BRANCH}") < 12
+
+    heads = b.push(remote_url, lambda: token)
+    bare = git_server.repo_path(remote)
+    assert heads.remote_head == ref_or_none(bare, f"refs/heads/{BRANCH}")
+    tip = f"refs/heads/{BRANCH}"
+    assert show(bare, tip, "conflict.txt") == b"B's version\n"
+    assert show(bare, tip, "a-only.txt") == b"A's work 2\n"
+    assert show(bare, tip, "b-only.txt") == b"B's work\n"
+    assert show(bare, f"refs/heads/{merged.rescue_branch}", "conflict.txt") == b"A's version 2\n"
+    git(bare, "fsck", "--connectivity-only", "--no-dangling")  # what B pushed is complete
+
+    # and A, with its whole history, takes B's merge in as a fast-forward
+    told = a.restore(remote_url, lambda: token)
+    assert told.case == "fast-forward"
+    assert (a.workspace / "b-only.txt").read_text() == "B's work\n"
+
+
+def test_a_workspace_with_its_whole_history_keeps_it(
+    tmp_path: Path,
+    clone_into: Callable[[Path], Path],
+    remote_url: str,
+    token: str,
+) -> None:
+    """A persistent home has the branch's whole history. Another session saves several times;
+    the restore fetches the new snapshots a level deeper at a time, and no commit this
+    workspace had in full is left cut off (libgit2 marks where a deeper fetch stops, even at
+    commits whose whole history is here)."""
+    home = LocalSession(clone_into(tmp_path / "home"), BRANCH)
+    long_history(home, remote_url, token, n=20)
+    other = LocalSession(clone_into(tmp_path / "other"), BRANCH)
+    assert other.restore(remote_url, lambda: token).case == "fresh"
+    for i in range(5):
+        (other.workspace / "other.txt").write_text(f"{i}\n")
+        other.snapshot(None)
+    other.push(remote_url, lambda: token)
+
+    assert home.restore(remote_url, lambda: token).case == "fast-forward"
+    assert (home.workspace / "other.txt").read_text() == "4\n"
+    assert git(home.workspace, "rev-parse", "--is-shallow-repository") == "false"
+    assert reachable_commits(home.workspace, "refs/heads/main") == 1
+    assert reachable_commits(home.workspace, f"refs/heads/{BRANCH}") == 20 + 5 + 1
+
+
+def test_a_fresh_clone_receives_only_what_the_snapshots_changed(
+    tmp_path: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+) -> None:
+    a = LocalSession(clone_into(tmp_path / "a"), BRANCH)
+    for _ in range(4):
+        (a.workspace / "big.bin").write_bytes(os.urandom(20_000))  # a new version each time
+        a.snapshot(None)
+    a.push(remote_url, lambda: token)
+    launched = launch_clone(git_server.repo_path(remote), tmp_path / "launched")
+    before = local_objects(launched)
+    result = LocalSession(launched, BRANCH).restore(remote_url, lambda: token)
+    assert result.case == "fresh"
+    assert files(launched) == files(a.workspace)
+    # the tip's commit, its root tree and the one blob it changed: not the three versions before
+    assert local_objects(launched) - before == 3
+    assert git(launched, "rev-parse", "HEAD") == git(a.workspace, "rev-parse", "HEAD")
+
+
+def test_a_forged_base_that_no_one_has_ends_the_search_at_its_bound(
+    tmp_path: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+) -> None:
+    """The tip names a base commit that exists nowhere: the restore asks for it (by a branch
+    at it, by id, a few levels deeper), gives up within its bounds, restores the files and
+    leaves HEAD alone. Both with and without a remote that hands out commits by id."""
+    a = LocalSession(clone_into(tmp_path / "a"), BRANCH)
+    long_history(a, remote_url, token, n=30)
+    bare = git_server.repo_path(remote)
+    tip = git(bare, "rev-parse", f"refs/heads/{BRANCH}")
+    env = {"GIT_COMMITTER_NAME": "Jupyter GitSync", "GIT_COMMITTER_EMAIL": "gitsync@localhost"}
+    message = (
+        "Update notebook.ipynb\n\nGitsync-Base: " + "5" * 40 + "\nGitsync-Head: refs/heads/main\n"
+    )
+    forged = subprocess.run(
+        ["git", f"--git-dir={bare}", "commit-tree", f"{tip}^{{tree}}", "-p", tip, "-m", message],
+        capture_output=True, text=True, check=True, env={**os.environ, **env},
+    ).stdout.strip()  # fmt: skip
+    git(bare, "update-ref", f"refs/heads/{BRANCH}", forged)
+    for by_id in (False, True):
+        git_server.allow_fetch_by_id(remote, by_id)
+        git_server.clear_requests()
+        fresh = new_repo(tmp_path / f"fresh-{by_id}")
+        result = fresh.restore(remote_url, lambda: token)
+        assert result.case == "empty"
+        assert files(fresh.workspace) == files(a.workspace)
+        assert ref_or_none(fresh.workspace, "HEAD") is None  # no base to put it on
+        fetches = [r for r in git_server.requests if r.path.endswith("/git-upload-pack")]
+        assert len(fetches) <= 12
+        assert reachable_commits(fresh.workspace, f"refs/heads/{BRANCH}") <= 5
+
+
+def test_the_base_comes_by_its_id_when_no_branch_is_at_it_any_more(
+    tmp_path: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+) -> None:
+    a = LocalSession(clone_into(tmp_path / "a"), BRANCH)
+    long_history(a, remote_url, token, n=10)
+    launch = git(a.workspace, "rev-parse", "HEAD")
+    mover = clone_into(tmp_path / "mover")  # main moves on: no branch is at the base now
+    (mover / "later.txt").write_text("later\n")
+    git(mover, "add", "later.txt")
+    git(mover, "commit", "-qm", "later")
+    git(mover, "push", "-q", "origin", "main")
+    for by_id in (True, False):
+        git_server.allow_fetch_by_id(remote, by_id)
+        fresh = new_repo(tmp_path / f"fresh-{by_id}")
+        assert fresh.restore(remote_url, lambda: token).case == "empty"
+        assert git(fresh.workspace, "rev-parse", "HEAD") == launch
+        assert git(fresh.workspace, "status", "--porcelain") == git(
+            a.workspace, "status", "--porcelain"
+        )
+        # by id: the base alone; without: the tip one level deeper (its parents)
+        assert reachable_commits(fresh.workspace, f"refs/heads/{BRANCH}") == (1 if by_id else 3)
+
+
+async def test_resume_from_a_long_branch_fetches_its_tip_and_lists_branches_without_files(
+    tmp_path: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+) -> None:
+    """The branch list reads each tip's commit, not its files nor its history; a resume from a
+    branch of 200 snapshots brings its tip and the commit it was based on."""
+    a = LocalSession(clone_into(tmp_path / "a"), "gitsync/long")
+    long_history(a, remote_url, token)
+    a.close()
+    bare = git_server.repo_path(remote)
+    tip = git(bare, "rev-parse", "refs/heads/gitsync/long")
+    workspace = launch_clone(bare, tmp_path / "now")
+    engine = engine_for(workspace, remote_url, token, "gitsync/other")
+    await engine.start()
+    await async_wait_until(lambda: engine.status.state == State.SYNCED, what="started")
+
+    before = local_objects(workspace)
+    branches = {b["name"]: b for b in await engine.branches()}
+    assert branches["gitsync/long"]["sync"] and branches["gitsync/long"]["sha"] == tip
+    assert branches["gitsync/long"]["message"] == "Update notebook.ipynb"
+    assert branches["gitsync/long"]["last_snapshot_at"] is not None
+    assert not branches["main"]["sync"]
+    assert local_objects(workspace) == before  # not even the tips' commits are stored
+    assert subprocess.run(["git", "-C", str(workspace), "cat-file", "-e", f"{tip}^{{tree}}"],
+                          capture_output=True).returncode != 0  # fmt: skip
+
+    answer = await engine.resume("gitsync/long")
+    assert answer["branch"] == "gitsync/long"
+    assert files(workspace) == files(a.workspace)
+    assert git(workspace, "rev-parse", "HEAD") == git(a.workspace, "rev-parse", "HEAD")
+    assert git(workspace, "rev-parse", "--is-shallow-repository") == "true"
+    assert reachable_commits(workspace, tip) == 1
+    assert local_objects(workspace) - before < 20
+    await engine.stop(10)
+
+
+async def test_the_branch_list_where_the_remote_cannot_send_commits_alone(
+    tmp_path: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+) -> None:
+    """A remote without filtered fetches: the tips come through libgit2 at depth 1, with
+    their files but without their history, and their refs are dropped again."""
+    a = LocalSession(clone_into(tmp_path / "a"), "gitsync/long")
+    long_history(a, remote_url, token, n=30)
+    a.close()
+    bare = git_server.repo_path(remote)
+    git(bare, "config", "uploadpack.allowFilter", "false")
+    tip = git(bare, "rev-parse", "refs/heads/gitsync/long")
+    workspace = launch_clone(bare, tmp_path / "now")
+    engine = engine_for(workspace, remote_url, token, "gitsync/other")
+    await engine.start()
+    await async_wait_until(lambda: engine.status.state == State.SYNCED, what="started")
+    branches = {b["name"]: b for b in await engine.branches()}
+    assert branches["gitsync/long"]["message"] == "Update notebook.ipynb"
+    assert git(workspace, "for-each-ref", "refs/gitsync/fetched/") == ""
+    await engine.stop(10)
+    # only the tip of the branch came, not the 29 snapshots before it
+    parent = git(bare, "rev-parse", f"{tip}~1")
+    assert subprocess.run(["git", "-C", str(workspace), "cat-file", "-e", parent],
+                          capture_output=True).returncode != 0  # fmt: skip
