@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pygit2
 
 from . import notebooks
-from .repository import SIGNATURE_EMAIL, SIGNATURE_NAME, SyncRepository
+from .repository import SIGNATURE_EMAIL, SIGNATURE_NAME, SyncRepository, raw_parents
 from .rescues import blob_at
 
 _DISPLACED_SEARCH_DEPTH = 200  # commits walked back through a fast-forward
@@ -154,16 +154,20 @@ def displaced_by_merges(
     rescue: tuple[str, pygit2.Oid] | None = None
     commit = git[incoming].peel(pygit2.Commit)
     for _ in range(_DISPLACED_SEARCH_DEPTH):
-        if repo.is_ancestor(commit.id, mine) or not commit.parent_ids:
+        # the parents the commit names: a shallow fetch may have cut them off in libgit2's view
+        parents = raw_parents(git, commit.id)
+        if repo.is_ancestor(commit.id, mine) or not parents:
             break  # back in this workspace's own history
-        if len(commit.parent_ids) == 2 and repo.is_ancestor(commit.parent_ids[1], mine):
+        if len(parents) == 2 and repo.is_ancestor(parents[1], mine):
             text = commit.raw_message.decode("utf-8", "replace")
             for line in text.splitlines():
                 if line.startswith(KEPT_PREFIX):
                     paths.extend(p for p in line.removeprefix(KEPT_PREFIX).split(", ") if p)
                 elif line.startswith(f"{RESCUE_TRAILER}: ") and rescue is None:
-                    rescue = (line.partition(": ")[2].strip(), commit.parent_ids[1])
-        commit = git[commit.parent_ids[0]].peel(pygit2.Commit)
+                    rescue = (line.partition(": ")[2].strip(), parents[1])
+        if parents[0] not in git:
+            break  # the history here ends before this workspace's own
+        commit = git[parents[0]].peel(pygit2.Commit)
     still = [p for p in sorted(set(paths)) if blob_at(git, mine, p) != blob_at(git, final, p)]
     if not still or rescue is None:
         return Displaced(still)

@@ -276,7 +276,8 @@ c.JupyterHub.load_roles = [r for r in c.JupyterHub.load_roles if r["name"] != "u
             ),
             what="auth-required, with the save snapshotted",
         )
-        assert "needs a token" in status["error"]["message"]
+        assert status["error"]["kind"] == "no-token"  # none reached the server: not a refusal
+        assert "Sign in to GitHub" in status["error"]["message"]
         assert show(stack.workspace, f"refs/heads/{BRANCH}", "kept.txt") == b"kept locally"
         assert stack.on_remote("kept.txt") is None
         log = stack.hub.log_text()
