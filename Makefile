@@ -11,6 +11,12 @@ CHP_VERSION ?= 5.3.0
 CHP := $(HUB_TOOLS)/node_modules/.bin/configurable-http-proxy
 # the frontend build calls jlpm and jupyter-builder by name
 export PATH := $(abspath $(BIN)):$(abspath $(HUB_TOOLS)/node_modules/.bin):$(PATH)
+# Node.js trusts only its own list of CAs; npm then refuses a registry (or a proxy in front of
+# it) whose chain ends at a CA only the system trusts. Trust the system's bundle too.
+SYSTEM_CA_BUNDLE := /etc/ssl/certs/ca-certificates.crt
+ifneq ($(wildcard $(SYSTEM_CA_BUNDLE)),)
+export NODE_EXTRA_CA_CERTS ?= $(SYSTEM_CA_BUNDLE)
+endif
 
 .PHONY: setup test test-slow test-python demo bench dist lint format clean
 
