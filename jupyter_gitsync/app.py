@@ -39,6 +39,7 @@ ENV_VARS: dict[str, tuple[str, Any]] = {
     "remote_url": ("GITSYNC_REMOTE_URL", ""),
     "commit_delay_seconds": ("GITSYNC_COMMIT_DELAY", 2.0),
     "push_interval_seconds": ("GITSYNC_PUSH_INTERVAL", 10.0),
+    "poll_interval_seconds": ("GITSYNC_POLL_INTERVAL", 5.0),
     "client_id": ("GITSYNC_CLIENT_ID", ""),
     "github_url": ("GITSYNC_GITHUB_URL", DEFAULT_GITHUB_URL),
     "github_app_id": ("GITSYNC_GITHUB_APP_ID", ""),
@@ -131,6 +132,13 @@ class GitSync(ExtensionApp):
         config=True,
         help="Every so often the whole workspace is scanned (cheap: unchanged files are not"
         " reread), to catch any change the watcher missed.",
+    )
+    poll_interval_seconds = Float(
+        config=True,
+        help="Where the system refuses inotify (its per-user limits on watches or instances,"
+        " shared by every session of a uid on a node, are reached), the workspace is scanned"
+        " this often instead (cheap: unchanged files are not reread), so saves still sync."
+        " Env: GITSYNC_POLL_INTERVAL.",
     )
     shutdown_timeout_seconds = Float(
         20.0,
@@ -243,6 +251,13 @@ class GitSync(ExtensionApp):
             raise ValueError(f"{proposal['trait'].name} must not be negative, got {value}")
         return value
 
+    @validate("poll_interval_seconds")
+    def _positive(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        if value <= 0:  # 0 would scan without pause
+            raise ValueError(f"{proposal['trait'].name} must be positive, got {value}")
+        return value
+
     def initialize_settings(self) -> None:
         """Build the engine once; handlers get it through their init dict."""
         assert self.serverapp is not None
@@ -263,6 +278,7 @@ class GitSync(ExtensionApp):
             binder_repo_url=os.environ.get("BINDER_REPO_URL"),
             provisional_branch=on_binder() and not self._branch_is_explicit(),
             rescan_interval_seconds=self.rescan_interval_seconds,
+            poll_interval_seconds=self.poll_interval_seconds,
             push_burst=self.push_burst,
             network_connect_timeout_seconds=self.network_connect_timeout_seconds,
             network_stall_timeout_seconds=self.network_stall_timeout_seconds,

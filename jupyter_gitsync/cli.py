@@ -263,6 +263,8 @@ def _describe(status: dict[str, Any], out: TextIO) -> None:
         lines.append(f"error:        {status['error']['message']}")
     if status.get("notice"):
         lines.append(f"notice:       {status['notice']['message']}")
+    if status.get("watching") == "polling":
+        lines.append(f"watching:     polling. {status.get('watching_message') or ''}".rstrip())
     print("\n".join(lines), file=out)
 
 

@@ -45,9 +45,9 @@ from .errors import (
 from .repository import Heads, SyncRepository
 from .scheduler import Backoff, Job, TokenBucket
 from .snapshots import Snapshotter
-from .state import Phase, State, StateTracker, Status
+from .state import Phase, State, StateTracker, Status, Watching
 from .transport import Transport, configure_timeouts
-from .watcher import ChangeSet, Watcher
+from .watcher import ChangeSet, Poller, Watcher, WatchLimit
 from .workers import NetworkLane, Worker
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ class EngineConfig:
     max_file_size_bytes: int = filters.DEFAULT_MAX_FILE_SIZE_BYTES
     enabled: bool = True
     rescan_interval_seconds: float = 600.0
+    poll_interval_seconds: float = 5.0  # where the kernel refused inotify: scan this often
     pack_every_snapshots: int = 50
     pack_every_bytes: int = 64 * 1024 * 1024
     network_connect_timeout_seconds: float = 10.0
@@ -156,6 +157,8 @@ class SyncEngine:
         self._requests: collections.deque[_Request] = collections.deque()
         self._wake = asyncio.Event()
         self._watcher: Watcher | None = None
+        self._poller: Poller | None = None  # set once the kernel refused inotify
+        self._next_poll = math.inf
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
@@ -263,8 +266,12 @@ class SyncEngine:
     async def _run(self) -> None:
         if self.config.watch and not self._closing:
             assert self._repo is not None
-            self._watcher = Watcher(self._repo.workspace, self.config.excludes, self._changes)
+            self._watcher = Watcher(
+                self._repo.workspace, self.config.excludes, self._changes, self._limit_threadsafe
+            )
             await asyncio.get_running_loop().run_in_executor(None, self._watcher.start)
+            if self._poller is None:  # a refusal during the start switched to polling already
+                self.tracker.set_watching(Watching.EVENTS)
         while not self._closing:
             try:
                 await self._step()
@@ -293,6 +300,8 @@ class SyncEngine:
             await self._snapshot(full=False)
         elif job is Job.RESCAN:
             await self._snapshot(full=True)
+        elif job is Job.POLL:
+            await self._poll()
         elif job is Job.RESTORE:
             await self._restore()
         else:
@@ -326,6 +335,7 @@ class SyncEngine:
             unpushed=self._waiting,
             push_due=self._push_backoff.due(epoch),
             bucket_at=self._bucket.available_at(now),
+            poll_at=self._next_poll,
         )
 
     # -- the restore gate -----------------------------------------------------------------------
@@ -519,6 +529,22 @@ class SyncEngine:
                 self._rescan_next = True
         self.tracker.set_error("local", error)
         await self._refresh()
+
+    async def _poll(self) -> None:
+        """Where inotify cannot watch: find what changed since the last snapshot (the stat
+        cache keeps it cheap) and record it like the watcher's events, so it is snapshotted
+        after the commit delay; quiet in the status unless something changed."""
+        assert self._snaps is not None and self._poller is not None
+        snaps, poller = self._snaps, self._poller
+        try:
+            found = await self._git(poller.poll, snaps.differing)
+        except Exception:  # the full snapshot it asks for says what is wrong
+            log.debug("gitsync: polling for changes failed", exc_info=True)
+            self._changes.request_rescan()
+        else:
+            if found:
+                log.debug("gitsync: polling found %d changed paths", found)
+        self._next_poll = time.monotonic() + self.config.poll_interval_seconds
 
     async def _restore(self) -> None:
         """Take in the remote's snapshot of the current branch, then open the gate."""
@@ -830,6 +856,27 @@ class SyncEngine:
     def _changes_arrived(self) -> None:
         self._wake.set()
         self.tracker.publish()
+
+    def _limit_threadsafe(self, limit: WatchLimit) -> None:
+        """From any thread: the kernel refused inotify (the watcher logged which limit)."""
+        self._call_soon(self._start_polling, limit)
+
+    def _start_polling(self, limit: WatchLimit) -> None:
+        """Keep the watches that work, and poll the whole workspace from now on: at once, for
+        what changed before the refusal was noticed, then every poll interval."""
+        if self._poller is not None or self._repo is None:
+            return
+        self._poller = Poller(self._repo.workspace, self._changes)
+        self._next_poll = time.monotonic()
+        interval = self.config.poll_interval_seconds
+        self.tracker.set_watching(
+            Watching.POLLING,
+            f"The system refused to watch more of the workspace ({limit.refused}: the per-user"
+            f" limit {limit.sysctl}, shared with other sessions on this machine). Changes are"
+            f" found by scanning every {interval:g} s instead, so they are still saved, just"
+            f" up to {interval:g} s later. An admin can raise {limit.sysctl} on the host.",
+        )
+        self._wake.set()
 
     def _credentials_changed_threadsafe(self) -> None:
         self._call_soon(self._credentials_changed)

@@ -4,7 +4,8 @@ Nothing here does any work or reads a clock; the engine passes `now` in. That ke
 in one place and testable without git (tests/test_scheduler.py):
 
 - a snapshot is due once the workspace has been quiet for the commit delay (at once when a full
-  scan was asked for), and a safety rescan every `rescan_interval_seconds`;
+  scan was asked for), and a safety rescan every `rescan_interval_seconds`; where the kernel
+  refused inotify, a poll for changes every `poll_interval_seconds` stands in for its events;
 - **restore is a gate**: until the workspace has taken in the remote's snapshot of the current
   (remote, branch), nothing is pushed there; the restore is retried with back-off, and at once
   when a new token may be there;
@@ -32,6 +33,7 @@ class Job(str, enum.Enum):
 
     SNAPSHOT = "snapshot"
     RESCAN = "rescan"
+    POLL = "poll"  # look for changes the watcher cannot see (inotify refused)
     RESTORE = "restore"
     PUSH = "push"
 
@@ -122,6 +124,7 @@ class Facts:
     unpushed: bool  # snapshots or rescue branches wait for the remote
     push_due: float  # from the push back-off
     bucket_at: float  # when the token bucket allows the next push
+    poll_at: float = math.inf  # the next poll for changes (inf: the watcher sees them all)
 
 
 def next_due(facts: Facts) -> tuple[Job, float] | None:
@@ -135,16 +138,18 @@ def next_due(facts: Facts) -> tuple[Job, float] | None:
 
 
 def local_due(f: Facts) -> tuple[Job, float]:
-    """The next snapshot or rescan: what the engine keeps doing while it waits for the
+    """The next snapshot, rescan or poll: what the engine keeps doing while it waits for the
     network."""
     if f.full_scan_wanted:
         return Job.RESCAN, f.now
-    rescan_at = f.last_full_scan + f.rescan_interval_seconds
+    job, at = Job.RESCAN, f.last_full_scan + f.rescan_interval_seconds
     if f.changes_pending:
         snapshot_at = f.last_change + f.commit_delay_seconds
-        if snapshot_at <= rescan_at:
-            return Job.SNAPSHOT, snapshot_at
-    return Job.RESCAN, rescan_at
+        if snapshot_at <= at:
+            job, at = Job.SNAPSHOT, snapshot_at
+    if f.poll_at < at:
+        job, at = Job.POLL, f.poll_at
+    return job, at
 
 
 def network_due(f: Facts) -> tuple[Job, float] | None:

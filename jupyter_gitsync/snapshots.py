@@ -131,7 +131,16 @@ class Snapshotter:
         return index
 
     def scan(self) -> set[str]:
-        """Paths that differ between the sync index and the workspace, using the stat cache.
+        """Paths to look at in a full snapshot: those that differ between the sync index and
+        the workspace (`differing`), odd entries libgit2 passes over, and the skipped ones."""
+        changed = self.differing()
+        changed |= self._odd_entries()
+        changed |= set(self.skipped)  # looked at again: gone, renamed or fixed meanwhile
+        return changed
+
+    def differing(self) -> set[str]:
+        """Paths that differ between the sync index and the workspace, using the stat cache
+        (unchanged files are not reread): what the engine polls where inotify cannot watch.
 
         libgit2 gives up the whole scan at the first tracked file it cannot read (mode 000,
         another user's file): such a file is set aside for the scan (reported as a change, so
@@ -159,8 +168,6 @@ class Snapshotter:
         for delta in diff.deltas:
             changed.add(delta.old_file.path)
             changed.add(delta.new_file.path)
-        changed |= self._odd_entries()
-        changed |= set(self.skipped)  # looked at again: gone, renamed or fixed meanwhile
         return changed
 
     def _odd_entries(self) -> set[str]:

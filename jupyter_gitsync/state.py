@@ -43,6 +43,14 @@ class State(str, enum.Enum):
     STOPPING = "stopping"  # the server is shutting down; flushing the last changes
 
 
+class Watching(str, enum.Enum):
+    """How the engine learns of changes in the workspace."""
+
+    OFF = "off"  # not at all yet (starting), or watching is switched off: rescans only
+    EVENTS = "events"  # inotify events, within the commit delay
+    POLLING = "polling"  # the kernel refused inotify: scans every poll interval (see message)
+
+
 MAX_LISTED_PATHS = 100
 
 
@@ -65,11 +73,14 @@ class Status:
     notice: dict[str, Any] | None = None
     rescue_branches: list[dict[str, Any]] = field(default_factory=list)  # newest first
     rescue_message: str | None = None  # set when more are kept than expected
+    watching: Watching = Watching.OFF
+    watching_message: str | None = None  # why polling, in plain words
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; path lists are capped so a huge change cannot bloat answers."""
         data = asdict(self)
         data["state"] = self.state.value
+        data["watching"] = self.watching.value
         data["pending_paths"] = self.pending_paths[:MAX_LISTED_PATHS]
         data["skipped"] = self.skipped[:MAX_LISTED_PATHS]
         return data
@@ -207,6 +218,10 @@ class StateTracker:
 
     def set_notice(self, notice: dict[str, Any] | None) -> None:
         self.status.notice = notice
+        self.publish()
+
+    def set_watching(self, watching: Watching, message: str | None = None) -> None:
+        self.status.watching, self.status.watching_message = watching, message
         self.publish()
 
     def set_synced_at(self, when: str) -> None:

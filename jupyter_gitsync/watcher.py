@@ -1,22 +1,29 @@
 """Turns watchdog's filesystem events into a set of changed workspace-relative paths.
 
 It knows nothing of git: the engine drains the set when the workspace has been quiet long enough.
+Where the kernel refuses inotify (all single-user pods of a node usually share one uid, and
+with it that uid's inotify limits), the watcher says so once, and a `Poller` fed by the
+engine's cheap scans stands in for the events it cannot have.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.utils import UnsupportedLibcError
 
 from . import filters
 
@@ -120,6 +127,55 @@ class _OverflowAlarm(logging.Handler):
 _WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
 
 
+@dataclass(frozen=True)
+class WatchLimit:
+    """A per-user inotify limit the kernel enforced, in words for the status and the log."""
+
+    sysctl: str  # the setting that raises it
+    refused: str  # what the kernel refused, in plain words
+
+
+# What inotify_init (EMFILE) and inotify_add_watch (ENOSPC) fail with at the per-user limits
+# (watchdog raises them as OSError "inotify instance/watch limit reached").
+LIMITS = {
+    errno.EMFILE: WatchLimit(
+        "fs.inotify.max_user_instances", "no inotify instance was left for this user"
+    ),
+    errno.ENOSPC: WatchLimit("fs.inotify.max_user_watches", "this user's inotify watches ran out"),
+}
+
+
+class Poller:
+    """Stands in for inotify where it cannot watch. Each `poll` runs a scan that lists the paths
+    differing from the last snapshot (the engine's, cheap thanks to its stat cache) and records
+    in the ChangeSet those whose stat changed since the previous poll: a file that keeps
+    differing because it is not synced (too large, a secret) is recorded once, not every time,
+    while a new save to it is recorded again."""
+
+    def __init__(self, root: Path, changes: ChangeSet) -> None:
+        self._root = root
+        self._changes = changes
+        self._seen: dict[str, tuple[int, ...] | None] = {}  # path -> its stat at the last poll
+
+    def poll(self, scan: Callable[[], Iterable[str]]) -> int:
+        """Scan, record what is new, and say how many paths that was."""
+        seen = {path: self._stat(path) for path in scan()}
+        new = [
+            path for path, st in seen.items() if path not in self._seen or self._seen[path] != st
+        ]
+        self._seen = seen
+        if new:
+            self._changes.add(new)
+        return len(new)
+
+    def _stat(self, path: str) -> tuple[int, ...] | None:
+        try:
+            st = os.lstat(self._root / path)
+        except OSError:
+            return None  # gone: recorded as a change once
+        return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode)
+
+
 class Watcher:
     """Watches the workspace (inotify on Linux) and fills a ChangeSet.
 
@@ -130,24 +186,47 @@ class Watcher:
     top-level directory recursively; directories that appear later are added as they come.
     With very many top-level directories one recursive watch of the root is used instead, to
     stay within the per-user limit of inotify instances.
+
+    When the kernel refuses an inotify instance or a watch (see `LIMITS`), the watches that
+    work are kept, `on_limit` is called once (from whichever thread met the refusal), and one
+    warning says which limit it was and how to raise it. Which directories went unwatched is
+    not tracked: watchdog passes over refusals below a watched directory, and watches come and
+    go with directories, so the engine then polls the whole workspace (`Poller`).
     """
 
     MAX_SEPARATE_WATCHES = 48
 
-    def __init__(self, root: Path, excludes: Iterable[str], changes: ChangeSet) -> None:
+    def __init__(
+        self,
+        root: Path,
+        excludes: Iterable[str],
+        changes: ChangeSet,
+        on_limit: Callable[[WatchLimit], None] = lambda limit: None,
+    ) -> None:
         self._root = root
         self._excludes = tuple(excludes)
         self._handler = _Handler(root, self._excludes, changes)
         self._alarm = _OverflowAlarm(changes)
-        self._observer: Observer | None = None  # type: ignore[valid-type]
+        self._observer: BaseObserver | None = None
         self._trees: dict[str, Any] = {}  # top-level directory -> its watch
+        self._on_limit = on_limit
+        self._lock = threading.Lock()
+        self.limit: WatchLimit | None = None  # the first limit the kernel enforced
 
     def start(self) -> None:
-        """Start watching; events arrive on watchdog's own threads."""
+        """Start watching; events arrive on watchdog's own threads. Never raises for a limit:
+        what cannot be watched is reported through `on_limit`."""
         for name in _WATCHDOG_LOGGERS:
             logging.getLogger(name).addHandler(self._alarm)
-        observer = Observer()
+        try:
+            observer = _new_observer(self._refused)
+        except OSError as exc:
+            if exc.errno not in LIMITS:
+                raise
+            self._refused(exc, str(self._root))  # no inotify instance: nothing is watched
+            return
         observer.daemon = True
+        observer.start()  # watches scheduled from now on start at once, and raise if refused
         self._observer = observer
         tops = [
             entry.path
@@ -155,12 +234,48 @@ class Watcher:
             if entry.is_dir(follow_symlinks=False) and self._watchable(entry.name)
         ]
         if len(tops) > self.MAX_SEPARATE_WATCHES:
-            observer.schedule(self._handler, str(self._root), recursive=True)
+            self._schedule(self._handler, str(self._root), recursive=True)
         else:
-            observer.schedule(_RootHandler(self), str(self._root), recursive=False)
+            self._schedule(_RootHandler(self), str(self._root), recursive=False)
             for path in tops:
                 self.watch_tree(path)
-        observer.start()
+
+    def _schedule(self, handler: FileSystemEventHandler, path: str, recursive: bool) -> Any:
+        """A watch of `path`, or None when it could not be had (gone again already, or refused:
+        `_refused` has heard of a refusal by then)."""
+        assert self._observer is not None
+        try:
+            return self._observer.schedule(handler, path, recursive=recursive)
+        except OSError as exc:
+            self._refused(exc, path)  # once more if the observer reported it: said only once
+            log.debug("not watching %s: %s", path, exc)
+            return None
+
+    def _refused(self, exc: OSError, path: str) -> None:
+        """The kernel refused a watch of `path` (or the instance, for the root); from any
+        thread, including watchdog's own while it holds its locks: only logs and notifies."""
+        limit = LIMITS.get(exc.errno or 0)
+        if limit is None:
+            return  # not a limit: the directory went away, or cannot be read
+        with self._lock:
+            first, self.limit = self.limit is None, self.limit or limit
+        if not first:
+            return
+        log.debug("gitsync: inotify refused %s: %s", path, exc)
+        log.warning(
+            "gitsync: %s (%s), so changes are found by scanning the workspace every few seconds"
+            " instead of by inotify events. The limit is %s, shared by every process of this"
+            " user on the machine; to raise it, as root on the host: sysctl -w %s=<higher>"
+            " (and a file in /etc/sysctl.d/ to keep it).",
+            limit.refused,
+            exc.strerror or exc,
+            limit.sysctl,
+            limit.sysctl,
+        )
+        try:
+            self._on_limit(limit)
+        except Exception:
+            log.exception("gitsync: could not switch to scanning")
 
     def _watchable(self, name: str) -> bool:
         return not filters.is_excluded(name, self._excludes)
@@ -169,10 +284,9 @@ class Watcher:
         """Watch a top-level directory and everything below it."""
         if self._observer is None or path in self._trees:
             return
-        try:
-            self._trees[path] = self._observer.schedule(self._handler, path, recursive=True)
-        except OSError as exc:  # gone again already, or out of inotify watches
-            log.debug("not watching %s: %s", path, exc)
+        watch = self._schedule(self._handler, path, recursive=True)
+        if watch is not None:
+            self._trees[path] = watch
 
     def unwatch_tree(self, path: str) -> None:
         """Stop watching a top-level directory that was removed or moved away."""
@@ -190,6 +304,17 @@ class Watcher:
             self._observer.join(timeout=5)
             self._observer = None
             self._trees.clear()
+
+
+def _new_observer(refused: Callable[[OSError, str], None]) -> BaseObserver:
+    """The inotify observer that reports refused watches, where there is one (see
+    `_inotify`); the platform's own observer elsewhere."""
+    try:
+        from ._inotify import ReportingObserver
+    except (ImportError, UnsupportedLibcError):
+        observer: BaseObserver = Observer()
+        return observer
+    return ReportingObserver(refused)
 
 
 class _RootHandler(FileSystemEventHandler):

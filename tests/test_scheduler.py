@@ -140,6 +140,15 @@ def test_the_safety_rescan_is_due_after_its_interval() -> None:
     assert local_due(facts()) == (Job.RESCAN, NOW + 600.0)
 
 
+def test_a_poll_is_due_only_while_polling_and_before_a_later_snapshot() -> None:
+    assert local_due(facts())[0] is Job.RESCAN  # not polling: poll_at is inf
+    assert local_due(facts(poll_at=NOW + 5)) == (Job.POLL, NOW + 5)
+    pending = facts(changes_pending=True, last_change=NOW, poll_at=NOW + 5)
+    assert local_due(pending) == (Job.SNAPSHOT, NOW + 2)  # what a poll found goes first
+    assert local_due(replace(pending, poll_at=NOW + 1)) == (Job.POLL, NOW + 1)
+    assert local_due(facts(full_scan_wanted=True, poll_at=NOW - 1)) == (Job.RESCAN, NOW)
+
+
 def test_nothing_is_pushed_through_a_closed_gate() -> None:
     """Restore is a gate: until it opens, the restore is due and a push never is."""
     f = facts(gate_open=False, unpushed=True, restore_due=NOW + 4.0)
