@@ -32,6 +32,7 @@ _MODULES = {
     "P7": "p7_growth",
     "P8": "p8_history",
     "P9": "p9_launch",
+    "P10": "p10_growth",
 }
 
 

@@ -63,6 +63,8 @@ class Sizes:
     p8_snapshots: int  # the sync branch's history behind the tip
     p8_notebook_mb: float
     p9_snapshots: int  # snapshots of the 10 changed files on top of the launch commit
+    p10_saves: int  # saves of the plot-heavy notebook (the figure is scaled to 1,000)
+    p10_figures: int  # its figures (PNG outputs of 100-300 kB)
 
 
 FULL = Sizes(
@@ -80,6 +82,8 @@ FULL = Sizes(
     p8_snapshots=1000,
     p8_notebook_mb=1.6,
     p9_snapshots=50,
+    p10_saves=100,  # 1,000 take ~15 min here (snapshot 0.25 s and push 0.8 s at 2.2 MB)
+    p10_figures=8,
 )
 QUICK = Sizes(
     files=2_000,
@@ -96,6 +100,8 @@ QUICK = Sizes(
     p8_snapshots=100,
     p8_notebook_mb=0.4,
     p9_snapshots=10,
+    p10_saves=20,
+    p10_figures=8,
 )
 
 
