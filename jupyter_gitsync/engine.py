@@ -33,12 +33,14 @@ from typing import Any, Protocol, TypeVar
 from . import filters, origin, rescues, restore, scheduler
 from .auth import Credentials
 from .errors import (
+    RATE_LIMIT_WAIT_SECONDS,
     AuthRequired,
     ConfigError,
     GitSyncError,
     LoginUnknown,
     PermissionDenied,
     PushRejected,
+    RateLimited,
     TokenMissing,
     redact,
 )
@@ -107,6 +109,14 @@ class _Request:
     future: asyncio.Future[Any]
 
 
+RETRY_JITTER = 0.5  # a retry comes after 50 to 100 % of the doubled wait
+
+
+def _asked_wait(error: GitSyncError) -> float:
+    """How long the remote asked us to wait before trying again (a rate limit), else 0."""
+    return RATE_LIMIT_WAIT_SECONDS if isinstance(error, RateLimited) else 0.0
+
+
 def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -145,8 +155,8 @@ class SyncEngine:
             config.retry_max_seconds,
             config.auth_recheck_seconds,
         )
-        self._restore_backoff = Backoff(*retry)
-        self._push_backoff = Backoff(*retry)
+        self._restore_backoff = Backoff(*retry, jitter=RETRY_JITTER)
+        self._push_backoff = Backoff(*retry, jitter=RETRY_JITTER)
         self._bucket = TokenBucket(max(1, config.push_burst), config.push_interval_seconds)
         self._heads = Heads(None, None, 0)
         self._waiting = False  # anything (snapshots, rescue branches) is still to push
@@ -560,7 +570,9 @@ class SyncEngine:
                 if not isinstance(error, (TokenMissing, LoginUnknown)):
                     error.message = "Could not restore from the remote: " + error.message
                 log.warning("gitsync: %s", error.message)
-                self._restore_backoff.failed(time.monotonic(), self._refused_epoch(error, epoch))
+                self._restore_backoff.failed(
+                    time.monotonic(), self._refused_epoch(error, epoch), _asked_wait(error)
+                )
                 self.tracker.set_error("remote", error)
                 await self._after_refusal(error)
                 return
@@ -641,7 +653,7 @@ class SyncEngine:
                 error = self._as_failure(exc, "The push")
         now = time.monotonic()
         if error is not None:
-            self._push_backoff.failed(now, self._refused_epoch(error, epoch))
+            self._push_backoff.failed(now, self._refused_epoch(error, epoch), _asked_wait(error))
             log.warning("gitsync: push failed (%s): %s", error.kind, error.message)
             await self._after_refusal(error)
         else:

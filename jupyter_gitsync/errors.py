@@ -66,6 +66,14 @@ class RemoteUnavailable(GitSyncError):
     kind = "network"
 
 
+class RateLimited(RemoteUnavailable):
+    """The remote is limiting requests (HTTP 429): wait at least `RATE_LIMIT_WAIT_SECONDS`,
+    as GitHub asks of clients that hit a secondary rate limit."""
+
+
+RATE_LIMIT_WAIT_SECONDS = 60.0
+
+
 class DeadlineExceeded(RemoteUnavailable):
     """A network operation was given up on at its deadline (the remote stalled, took too
     long, or the server is stopping)."""

@@ -12,7 +12,9 @@ in one place and testable without git (tests/test_scheduler.py):
 - pushes spend a token bucket: a burst of saves goes out at once, and over time no more than
   one push per refill interval leaves (GitHub's limit on content-creating requests is 80 a
   minute and 500 an hour; the default, 5 at once and one per 10 s, stays below both);
-- a failure is retried with doubling back-off up to a cap; a refused token or a missing
+- a failure is retried with doubling back-off up to a cap, each wait shortened by a random part
+  (jitter: sessions that failed together do not retry together), never shorter than a rate
+  limit asks; a refused token or a missing
   permission is retried at once when the credentials change, and otherwise re-checked every
   `recheck_seconds`, without doubling: a 401/403 can also come from a proxy or a rate limit, and
   the state must clear by itself once the remote accepts the token again; and each re-check is
@@ -25,7 +27,9 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
+import random as _random
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 
 class Job(str, enum.Enum):
@@ -47,14 +51,27 @@ class Backoff:
     initial_seconds: float
     max_seconds: float
     recheck_seconds: float = 60.0
+    # Each wait is shortened by a random part of up to this fraction, so that many sessions
+    # that failed together (a remote down for everyone) do not all retry at the same moment.
+    jitter: float = 0.0
+    random: Callable[[], float] = field(default=_random.random, repr=False)
     failures: int = 0
     last_attempt: float = -math.inf
     failed_epoch: int | None = None  # credentials epoch of a failure that needs new ones
+    at_least_seconds: float = 0.0  # the remote asked for this long (rate limits)
+    spread: float = 1.0  # this failure's share of the doubled wait, after jitter
 
-    def failed(self, now: float, needs_credentials_of_epoch: int | None = None) -> None:
+    def failed(
+        self,
+        now: float,
+        needs_credentials_of_epoch: int | None = None,
+        at_least_seconds: float = 0.0,
+    ) -> None:
         self.failures += 1
         self.last_attempt = now
         self.failed_epoch = needs_credentials_of_epoch
+        self.at_least_seconds = at_least_seconds
+        self.spread = 1.0 - self.jitter * self.random()
 
     def succeeded(self) -> None:
         self.failures = 0
@@ -77,7 +94,7 @@ class Backoff:
             return self.last_attempt + self.recheck_seconds
         first = self.initial_seconds
         wait = min(max(self.max_seconds, first), first * 2.0 ** (self.failures - 1))
-        return self.last_attempt + wait
+        return self.last_attempt + max(wait * self.spread, self.at_least_seconds)
 
 
 @dataclass

@@ -38,6 +38,7 @@ from .errors import (
     AuthRequired,
     GitSyncError,
     PushRejected,
+    RateLimited,
     RemoteNotFound,
     RemoteUnavailable,
     TokenMissing,
@@ -434,7 +435,9 @@ def classify(message: str) -> GitSyncError:
             f" the remote's own address. Set the remote to where the repository is ({message})."
         )
     if "429" in lowered or "too many requests" in lowered:
-        return RemoteUnavailable(f"The remote is limiting requests for now ({message}).")
+        return RateLimited(
+            f"The remote is limiting requests for now; trying again in a minute ({message})."
+        )
     if "403" in lowered:
         return AuthRequired(
             "The remote refused access: the token may not allow pushing here, or the remote"

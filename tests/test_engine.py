@@ -103,6 +103,30 @@ async def test_server_errors_are_retried(
     await engine.stop(5)
 
 
+async def test_a_rate_limit_is_retried_after_the_minute_it_asks_for_and_sync_now_still_works(
+    make_engine, workspace: Path, git_server: GitHTTPServer, remote: str
+) -> None:
+    """429 (GitHub's secondary rate limits): offline, in words that say a minute, and not
+    retried by itself before that minute, however short the back-off (0.2 s here); the
+    snapshots stay, and they go out once the remote lets them."""
+    engine, _, _ = make_engine()
+    await engine.start()
+    await async_wait_until(lambda: engine.status.state == State.SYNCED, what="start-up")
+    git_server.fail_status = 429
+    (workspace / "a.txt").write_text("a")
+    await async_wait_until(lambda: engine.status.state == State.OFFLINE, what="offline")
+    assert engine.status.error is not None and "in a minute" in engine.status.error["message"]
+    refused = git_server.count(429)
+    (workspace / "b.txt").write_text("b")  # snapshots go on meanwhile
+    await async_wait_until(lambda: engine.status.unpushed_commits == 2, what="2nd snapshot")
+    assert git_server.count(429) == refused  # the back-off (0.2 s) did not retry it
+    git_server.fail_status = None
+    status = await engine.sync_now()  # the user may always try at once
+    assert status["state"] == "synced"
+    assert show(git_server.repo_path(remote), status["head"], "b.txt") == b"b"
+    await engine.stop(5)
+
+
 async def test_wrong_token_waits_for_a_new_one(
     make_engine, workspace: Path, git_server: GitHTTPServer, remote: str, token: str
 ) -> None:

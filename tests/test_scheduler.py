@@ -173,3 +173,25 @@ def test_a_snapshot_due_with_a_push_runs_first() -> None:
 def test_without_a_remote_only_local_work_is_due() -> None:
     f = facts(has_remote=False, gate_open=False, unpushed=True)
     assert next_due(f) == (Job.RESCAN, NOW + 600.0)
+
+
+def test_jitter_spreads_retries_and_a_rate_limit_sets_a_floor() -> None:
+    """Sessions that failed together (the remote down for all) do not retry at one moment:
+    each wait is cut by a random part of up to `jitter`; a rate limit (429) is never retried
+    sooner than the remote asked, however early the doubling would."""
+    draws = iter([0.0, 1.0, 0.5])
+    backoff = Backoff(
+        initial_seconds=2.0, max_seconds=300.0, jitter=0.5, random=lambda: next(draws)
+    )
+    backoff.failed(NOW)
+    assert backoff.due(epoch=0) == NOW + 2.0  # drew 0: the full wait
+    backoff.failed(NOW)
+    assert backoff.due(epoch=0) == NOW + 2.0  # 4 s, drew 1: half of it
+    backoff.failed(NOW, at_least_seconds=60.0)
+    assert backoff.due(epoch=0) == NOW + 60.0  # 8 s x 0.75 = 6 s, but the remote asked 60
+    spread = [Backoff(2.0, 300.0, jitter=0.5) for _ in range(50)]
+    for one in spread:
+        for _ in range(5):
+            one.failed(NOW)
+    waits = {one.due(epoch=0) - NOW for one in spread}
+    assert all(16.0 <= w <= 32.0 for w in waits) and len(waits) > 1
