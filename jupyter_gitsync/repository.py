@@ -142,12 +142,13 @@ def raw_parents(repo: pygit2.Repository, oid: pygit2.Oid) -> list[pygit2.Oid]:
     return parents
 
 
-def _stamp(path: Path) -> tuple[int, int, int] | None:
+def _stamp(path: Path) -> bytes | None:
+    """What `.git/shallow` says now: its content, not its stat data (a rewrite of the same size
+    within one tick of the file system's clock, into a reused inode, looks unchanged by stat)."""
     try:
-        st = path.stat()
+        return path.read_bytes()
     except FileNotFoundError:
         return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 class SyncRepository:
