@@ -33,7 +33,7 @@ import pygit2
 
 from jupyter_gitsync.repository import SyncRepository
 from jupyter_gitsync.snapshots import Snapshotter
-from jupyter_gitsync.transport import _Callbacks
+from jupyter_gitsync.transport import _Callbacks, _origin
 from jupyter_gitsync.workers import Watch
 from tests.helpers import LocalSession
 
@@ -80,7 +80,9 @@ def run(ctx: Context) -> list[Row]:
                 raw = pygit2.Repository(str(ws))
                 start = time.perf_counter()
                 raw.remotes.create_anonymous(url).push(
-                    [f"{ref}:{ref}"], callbacks=_Callbacks(lambda: ctx.token, Watch()), threads=0
+                    [f"{ref}:{ref}"],
+                    callbacks=_Callbacks(lambda: ctx.token, Watch(), _origin(url)),
+                    threads=0,
                 )
             if side != "ours":
                 elapsed = time.perf_counter() - start
