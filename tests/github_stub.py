@@ -29,7 +29,7 @@ OAuthenticator) can both talk to it. It follows GitHub's documented requests and
 
 Tests drive its state: who is signed in to GitHub in the browser, approve, deny or expire a
 code, demand slow_down, make tokens expire (with refresh tokens), revoke tokens, make one
-endpoint answer with a failure (`fail`).
+endpoint answer with a failure (`fail`) or wait before it answers (`hold`).
 """
 
 from __future__ import annotations
@@ -161,6 +161,8 @@ class GitHubStub:
         self.pulls: list[Pull] = []
         # "METHOD /path" -> an HTTP status that endpoint answers with instead (GitHub failing)
         self.fail: dict[str, int] = {}
+        # "METHOD /path" -> an event that endpoint waits for before it answers (a slow GitHub)
+        self.hold: dict[str, threading.Event] = {}
         self._web_issued: list[tuple[str, str]] = []  # (token, login), oldest first
         # GitHub App
         self.app_id = str(secrets.randbelow(900000) + 100000)
@@ -210,6 +212,8 @@ class GitHubStub:
 
     def stop(self) -> None:
         """Stop listening (idempotent); the port is gone, like GitHub being unreachable."""
+        for hold in list(self.hold.values()):
+            hold.set()  # a held answer must not keep a thread waiting
         if self._loop is not None and self._thread is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
@@ -390,10 +394,15 @@ class _Handler(tornado.web.RequestHandler):
     def initialize(self, stub: GitHubStub) -> None:
         self.stub = stub
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
+        endpoint = f"{self.request.method} {self.request.path}"
         with self.stub.lock:
             self.stub.requests.append((self.request.method or "", self.request.path, self.form()))
-            failure = self.stub.fail.get(f"{self.request.method} {self.request.path}")
+            hold = self.stub.hold.get(endpoint)
+        if hold is not None:  # GitHub taking its time: answer once the test lets it
+            await asyncio.get_running_loop().run_in_executor(None, hold.wait)
+        with self.stub.lock:
+            failure = self.stub.fail.get(endpoint)
         if failure is not None:
             self.reply(failure, _failure_body(failure))
 

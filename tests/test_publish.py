@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from tornado.httpclient import HTTPClientError
 
 from jupyter_gitsync import filters
 from jupyter_gitsync.app import GitSync
+from jupyter_gitsync.auth import github as github_api
 from jupyter_gitsync.publish import (
     PUBLISHED_TRAILER,
     Base,
@@ -500,6 +502,44 @@ async def test_a_remote_that_is_down_or_hung_fails_plainly_and_syncing_goes_on(
     code, answer = await api.publish(branch="results", title="Results")
     assert code == 200, answer
     assert all(token not in text for text in api.answers)
+
+
+async def test_snapshots_go_on_while_github_is_slow_and_a_hung_github_is_given_up_on(
+    jp_serverapp: Any,
+    jp_fetch: Any,
+    extension: GitSync,
+    workspace: Path,
+    git_server: GitHTTPServer,
+    github: GitHubStub,
+    token: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While the publish job waits for GitHub's API, saves are snapshotted (invariant 4); an
+    API that never answers ends at its deadline with a plain message, the branch pushed."""
+    api = Api(jp_fetch)
+    (workspace / "work.txt").write_text("mine\n")
+    await start(jp_serverapp)
+    await async_wait_until(api.synced, what="the first sync")
+    held = github.hold[f"POST /repos/{UPSTREAM}/pulls"] = threading.Event()
+    publishing = asyncio.ensure_future(api.publish(branch="results", title="Results"))
+    await async_wait_until(lambda: pull_requests_asked(github), what="the pull request asked")
+    (workspace / "meanwhile.txt").write_text("saved while GitHub is slow\n")
+    await async_wait_until(
+        lambda: show(workspace, BRANCH, "meanwhile.txt"), what="a snapshot meanwhile"
+    )
+    assert not publishing.done()  # still waiting for GitHub (20 s at most)
+    held.set()
+    code, answer = await publishing
+    assert code == 200 and answer["pull_request_url"] is not None, answer
+
+    monkeypatch.setattr(github_api, "TIMEOUT_SECONDS", 1.0)  # GitHub's deadline, made short
+    github.hold[f"POST /repos/{UPSTREAM}/pulls"] = threading.Event()  # never answers
+    code, answer = await api.publish(branch="more-results", title="More")
+    assert code == 502, answer
+    assert "The branch more-results was pushed" in answer["message"]
+    assert "GitHub could not be reached" in answer["message"]
+    assert token not in answer["message"]
+    assert ref_or_none(git_server.repo_path(UPSTREAM), "refs/heads/more-results") is not None
 
 
 # -- the commit, without a server -----------------------------------------------------------
