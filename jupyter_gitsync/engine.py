@@ -566,6 +566,7 @@ class SyncEngine:
         repo, snaps, transport = self._repo, self._snaps, self._transport
         publishing.check_request(request, repo.branch)
         await self._snapshot(full=True)
+        await self._may_push_here()  # may move to the user's fork: its snapshot comes in next
         if not self._gate_open():
             await self._restore()
         if not self._gate_open():

@@ -305,6 +305,27 @@ async def test_from_a_fork_the_pull_request_goes_upstream_with_the_owner_in_its_
     assert answer["pull_request_url"] == f"{github.url}/{UPSTREAM}/pull/1"
 
 
+@pytest.mark.parametrize("upstream_pushers", [set()])
+async def test_without_push_access_or_a_fork_publishing_says_to_fork(
+    jp_serverapp: Any, jp_fetch: Any, workspace: Path, git_server: GitHTTPServer
+) -> None:
+    api = Api(jp_fetch)
+    (workspace / "work.txt").write_text("mine\n")
+    await start(jp_serverapp)
+    await async_wait_until(lambda: _error_kind(api, "permission"), what="the refused push")
+    bare = git_server.repo_path(UPSTREAM)
+    before = branches(bare)
+    code, answer = await api.publish(branch="topic", title="A topic")
+    assert code == 409 and answer["kind"] == "permission", answer
+    assert "cannot push to octo/project" in answer["message"] and "Fork it" in answer["message"]
+    assert branches(bare) == before
+
+
+async def _error_kind(api: Api, kind: str) -> dict[str, Any] | None:
+    _, status = await api.call("GET", "status")
+    return status if (status["error"] or {}).get("kind") == kind else None
+
+
 async def _synced_to(api: Api, url: str) -> dict[str, Any] | None:
     status = await api.synced()
     return status if status is not None and status["remote_url"] == url else None
