@@ -36,7 +36,13 @@ import pygit2.enums
 
 from . import filters, rescues
 from .errors import ConfigError, GitSyncError, NotFound
-from .repository import FETCHED_PREFIX, SyncRepository, is_snapshot, validate_branch
+from .repository import (
+    FETCHED_PREFIX,
+    SIGNATURE_EMAIL,
+    SyncRepository,
+    is_snapshot,
+    validate_branch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,9 @@ PUBLISHED_FETCH_REF = f"{FETCHED_PREFIX}published"  # a published branch's tip (
 MAX_TITLE_CHARS = 256
 MAX_BODY_CHARS = 65536  # what GitHub takes as a pull request's body
 SYNC_NAMESPACE = "gitsync/"
+# The e-mail of a publish commit when git has no user.email: not the snapshots' address, or the
+# branch would look like a sync branch (a commit with that committer is a snapshot).
+UNKNOWN_EMAIL = "unknown@localhost"
 _SHA_PREFIX = re.compile(r"[0-9a-f]{4,40}")
 
 
@@ -299,7 +308,8 @@ def make_commit(
         if len(git[tree].peel(pygit2.Tree)) == 0:
             raise GitSyncError("Nothing to publish: the workspace holds no files to sync.")
         parents = []
-    user = pygit2.Signature(*repo.author())
+    name, email = repo.author()
+    user = pygit2.Signature(name, UNKNOWN_EMAIL if email == SIGNATURE_EMAIL else email)
     message = commit_message(request.title, request.body, repo.branch)
     oid = git.create_commit(None, user, user, message, tree, parents)
     git.references.create(request.local_ref, oid, force=True)
