@@ -21,6 +21,7 @@ from .auth.service import AuthService
 from .engine import EngineConfig, SyncEngine
 from .handlers import (
     BranchesHandler,
+    PublishHandler,
     RescueDeleteHandler,
     ResumeHandler,
     StatusHandler,
@@ -302,7 +303,9 @@ class GitSync(ExtensionApp):
         def emit(data: dict[str, Any]) -> None:
             event_logger.emit(schema_id=EVENT_SCHEMA_ID, data=data)
 
-        self.engine = SyncEngine(config, self.credentials, emit, permission=self.auth)
+        self.engine = SyncEngine(
+            config, self.credentials, emit, permission=self.auth, pull_requests=self.auth
+        )
         self.auth.attach(self.engine, follow_login=not self._branch_is_explicit())
 
     def _log_like_the_server(self) -> None:
@@ -329,6 +332,7 @@ class GitSync(ExtensionApp):
                 (r"/gitsync/branches", BranchesHandler, kwargs),
                 (r"/gitsync/resume", ResumeHandler, kwargs),
                 (r"/gitsync/rescues/delete", RescueDeleteHandler, kwargs),
+                (r"/gitsync/publish", PublishHandler, kwargs),
             ]
         )
 

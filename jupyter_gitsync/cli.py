@@ -1,8 +1,9 @@
-"""`jupyter gitsync …`: status, sync, restore and resume from a terminal or a Binder `start`.
+"""`jupyter gitsync …`: status, sync, restore, resume and publish from a terminal or a Binder
+`start`.
 
-`status`, `sync` and `resume` talk to the running Jupyter server of the workspace (the same API
-the JupyterLab badge uses). `restore` works without a server, before one starts, with the same
-code the server runs at start-up.
+`status`, `sync`, `resume` and `publish` talk to the running Jupyter server of the workspace
+(the same API the JupyterLab badge uses). `restore` works without a server, before one starts,
+with the same code the server runs at start-up.
 
 No command imports jupyter_server: a Binder `start` script waits for `restore`, and importing
 the server (jupyter_events, jsonschema and its grammars) took 5.1 s of a 5.7 s start.
@@ -42,7 +43,7 @@ EXIT_CODES = f"""exit codes:
   {REMOTE_UNAVAILABLE}  the remote could not be reached
   {CONFLICT}  restored, but local files that the remote also changed were kept; the remote's
      versions are on the rescue branch that the message names
-  {NO_SERVER}  no running Jupyter server serves this workspace (status, sync, resume)
+  {NO_SERVER}  no running Jupyter server serves this workspace (status, sync, resume, publish)
 """
 
 
@@ -131,6 +132,29 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("branch", help="the branch to resume from")
     _server_options(resume)
     resume.set_defaults(run=_resume)
+
+    publish = commands.add_parser(
+        "publish",
+        help="publish the workspace as BRANCH and open a pull request",
+        description="Ask the running server to publish the workspace's work as one commit on"
+        " BRANCH (on top of the commit the work started from), push it, and open a pull"
+        " request on GitHub; prints what happened and the pull request's link. Publishing"
+        " to a BRANCH published from this workspace before adds a commit to it (its pull"
+        " request follows). Off GitHub the branch is only pushed.",
+    )
+    publish.add_argument(
+        "branch", help="the branch to publish to (a new name, or one published before)"
+    )
+    publish.add_argument("--title", required=True, help="the pull request's title")
+    publish.add_argument("--body", default="", help="the pull request's description")
+    publish.add_argument(
+        "--from",
+        dest="source",
+        metavar="SHA|VERSION",
+        help="publish this snapshot or version instead of the workspace as it is now",
+    )
+    _server_options(publish)
+    publish.set_defaults(run=_publish)
 
     login = commands.add_parser(
         "login",
@@ -311,6 +335,17 @@ def _resume(args: argparse.Namespace) -> int:
     answer = _call(args, "POST", "gitsync/resume", {"branch": args.branch})
     print(answer.get("message", ""))
     return _status_code(answer)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    request = {"branch": args.branch, "title": args.title, "body": args.body}
+    if args.source:
+        request["source"] = args.source
+    answer = _call(args, "POST", "gitsync/publish", request)
+    print(answer.get("message", ""))
+    if answer.get("pull_request_url"):
+        print(answer["pull_request_url"])
+    return OK
 
 
 # -- restore without a server ---------------------------------------------------------------

@@ -30,8 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from pygit2 import Oid
+
 from . import filters, origin, rescues, restore, scheduler
+from . import publish as publishing
 from .auth import Credentials
+from .auth.pulls import PullRequest
 from .errors import (
     RATE_LIMIT_WAIT_SECONDS,
     AuthRequired,
@@ -48,7 +52,7 @@ from .repository import Heads, SyncRepository
 from .scheduler import Backoff, Job, TokenBucket
 from .snapshots import Snapshotter
 from .state import Phase, State, StateTracker, Status, Watching
-from .transport import Transport, configure_timeouts
+from .transport import Fetch, Transport, configure_timeouts
 from .watcher import ChangeSet, Poller, Watcher, WatchLimit
 from .workers import NetworkLane, Worker
 
@@ -100,6 +104,17 @@ class PushPermission(Protocol):
         """gitsync/<login> for the token in use, or None when no login is known."""
 
 
+class PullRequests(Protocol):
+    """Opens the pull request for a branch the publish job pushed (GitHub's REST API, through
+    the auth service, which holds the token)."""
+
+    async def open_pull_request(
+        self, pushed_to: str, branch: str, title: str, body: str, base: str | None
+    ) -> PullRequest | None:
+        """The pull request, opened or found open; None when `pushed_to` is not on GitHub.
+        Raise a GitSyncError that says why not."""
+
+
 @dataclass
 class _Request:
     """A job the API asked for: run by the loop in order, answered through `future`."""
@@ -117,6 +132,24 @@ def _asked_wait(error: GitSyncError) -> float:
     return RATE_LIMIT_WAIT_SECONDS if isinstance(error, RateLimited) else 0.0
 
 
+def _published_message(
+    branch: str, url: str, made: publishing.Made, pull: PullRequest | None
+) -> str:
+    """What a publish did, in a sentence or two for the user."""
+    if not made.new:
+        done = f"{branch} on {url} already holds this work; nothing new was pushed."
+    else:
+        done = f"Pushed the branch {branch} to {url}."
+    if made.root:
+        done += " Your work has no commit it started from (the workspace started empty), so"
+        done += " the branch starts a history of its own."
+    if pull is None:
+        return done + " The remote is not on GitHub, so no pull request was opened."
+    if pull.existed:
+        return done + f" Its pull request into {pull.base} of {pull.repository} shows it."
+    return done + f" Opened a pull request into {pull.base} of {pull.repository}."
+
+
 def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -130,10 +163,12 @@ class SyncEngine:
         credentials: Credentials,
         emit: Callable[[dict[str, Any]], None] = lambda data: None,
         permission: PushPermission | None = None,
+        pull_requests: PullRequests | None = None,
     ) -> None:
         self.config = config
         self.credentials = credentials
         self._permission = permission
+        self._pull_requests = pull_requests
         self._permission_checked = False  # for the current remote
         self._changes = ChangeSet(self._on_first_change)
         self.tracker = StateTracker(emit, self._changes.peek, config.branch)
@@ -511,6 +546,133 @@ class SyncEngine:
         self.tracker.set_error("remote", None)
         self._publish_target()
         await self._refresh()
+
+    # -- publish: a branch and a pull request (see `publish`) -------------------------------------
+
+    async def publish(self, request: publishing.Request) -> dict[str, Any]:
+        """Publish the workspace (or one of its snapshots or versions) as one commit on the
+        branch `request.branch`, push it, and open a pull request for it; answer with the
+        branch, the commit, the pull request's page (None off GitHub) and a sentence."""
+        return await self._request("publish", lambda: self._job_publish(request))
+
+    async def _job_publish(self, request: publishing.Request) -> dict[str, Any]:
+        try:
+            return await self._publish(request)
+        except Exception as exc:  # plain words, secrets redacted, a bug logged
+            raise self._as_failure(exc, "Publishing") from None
+
+    async def _publish(self, request: publishing.Request) -> dict[str, Any]:
+        assert self._repo is not None and self._snaps is not None and self._transport is not None
+        repo, snaps, transport = self._repo, self._snaps, self._transport
+        publishing.check_request(request, repo.branch)
+        await self._snapshot(full=True)
+        await self._may_push_here()  # may move to the user's fork: its snapshot comes in next
+        if not self._gate_open():
+            await self._restore()
+        if not self._gate_open():
+            error = self.tracker.facts.remote_error or GitSyncError("It is not reachable.")
+            raise type(error)(
+                "Nothing was published: this workspace has not taken in the remote's latest"
+                " snapshot yet. " + error.message
+            )
+        url = self._target()[0]
+        snapshot = await self._git(publishing.resolve_source, repo, request.source)
+        heads = await self._network(transport.list_remote, url, self._token)
+        try:  # the base commit, where a shallow restore left it out
+            tip = Fetch(repo.sync_ref, repo.tracking_ref, snapshot, is_sync_branch=True)
+            await self._fetch_history(restore.History(tip, heads, None))
+        finally:
+            await self._net.call(transport.forget, restore.BASE_REF)
+        base = await self._git(publishing.find_base, repo, snapshot)
+        publishing.check_not_base(request.branch, (base.branch, heads.default_branch))
+        try:
+            on_top = await self._published_tip(request, heads.refs.get(request.ref))
+            made = await self._git(
+                publishing.make_commit, repo, request, snapshot, base, on_top,
+                snaps.excludes, dict(snaps.withheld),
+            )  # fmt: skip
+            if made.new:
+                await self._network(
+                    transport.push_to, url, self._token, request.local_ref, request.ref
+                )
+        finally:
+            await self._git(publishing.forget, repo, request)
+            await self._net.call(transport.forget, publishing.PUBLISHED_FETCH_REF)
+        log.info("gitsync: published %s", request.branch)
+        pull = await self._open_pull_request(request, url, base)
+        return {
+            "branch": request.branch,
+            "commit": str(made.commit),
+            "pull_request_url": pull.url if pull is not None else None,
+            "message": _published_message(request.branch, url, made, pull),
+        }
+
+    async def _published_tip(self, request: publishing.Request, tip: Oid | None) -> Oid | None:
+        """The remote's tip of the branch to publish to, fetched, when this workspace's sync
+        branch published it (see `publish`); None when the branch is new; ConfigError (400)
+        when it is someone else's, before anything of it is fetched where the remote can
+        send the commit alone."""
+        if tip is None:
+            return None
+        assert self._repo is not None and self._transport is not None
+        repo, transport, url = self._repo, self._transport, self._target()[0]
+        refused = ConfigError(
+            f"The branch {request.branch} exists on the remote and was not published from"
+            f" {repo.branch}; choose another name. Nothing was pushed."
+        )
+        read = await self._network(transport.read_commits, url, self._token, [tip])
+        if read is not None and tip in read and publishing.published_from(read[tip]) != repo.branch:
+            raise refused
+        wanted = [Fetch(request.ref, publishing.PUBLISHED_FETCH_REF, tip, is_sync_branch=False)]
+        fetched = await self._network(transport.fetch_tips, url, self._token, wanted, None)
+        oid = fetched[0].oid
+        if (
+            publishing.published_from(await self._git(publishing.raw_commit, repo, oid))
+            != repo.branch
+        ):
+            raise refused
+        return oid
+
+    async def _open_pull_request(
+        self, request: publishing.Request, url: str, base: publishing.Base
+    ) -> PullRequest | None:
+        """The pull request for the branch just pushed, through `PullRequests` (snapshots go
+        on meanwhile); a failure says that the branch is pushed all the same."""
+        if self._pull_requests is None:
+            return None
+        opening = self._pull_requests.open_pull_request(
+            url, request.branch, request.title, request.body, base.branch
+        )
+        try:
+            return await self._meanwhile(opening)
+        except GitSyncError as exc:
+            exc.message = (
+                f"The branch {request.branch} was pushed to {url}, but the pull request was"
+                f" not opened: {exc.message}"
+            )
+            raise
+
+    async def _meanwhile(self, work: Awaitable[T]) -> T:
+        """Await `work` (a request with timeouts of its own, on this event loop) and take the
+        snapshots that fall due meanwhile, as `_network` does for the transport thread."""
+        task = asyncio.ensure_future(work)
+        try:
+            while not task.done():
+                next_local = await self._snapshot_if_due()
+                now = time.monotonic()
+                if task.done() or next_local <= now:
+                    continue
+                self._wake.clear()
+                waker = asyncio.ensure_future(self._wake.wait())
+                timeout = None if math.isinf(next_local) else next_local - now
+                await asyncio.wait(
+                    {task, waker}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                waker.cancel()
+        finally:
+            if not task.done():
+                task.cancel()
+        return task.result()
 
     # -- the background jobs --------------------------------------------------------------------
 

@@ -95,3 +95,9 @@ class PushRejected(GitSyncError):
     """The remote refused the update, e.g. because the branch moved on since our last push."""
 
     kind = "rejected"
+
+
+class NotFound(GitSyncError):
+    """What a request names is not here: a snapshot, a version (HTTP 404)."""
+
+    kind = "unknown"

@@ -10,12 +10,14 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
+from . import publish
 from .engine import SyncEngine
 from .errors import (
     AuthRequired,
     ConfigError,
     GitSyncError,
     LoginUnknown,
+    NotFound,
     RemoteNotFound,
     RemoteUnavailable,
     TokenMissing,
@@ -28,6 +30,7 @@ _STATUS_CODES = {
     TokenMissing.kind: 401,
     LoginUnknown.kind: 401,
     RemoteNotFound.kind: 404,
+    NotFound.kind: 404,
     RemoteUnavailable.kind: 502,
 }
 
@@ -100,6 +103,37 @@ class RescueDeleteHandler(_EngineHandler):
     async def post(self) -> None:
         name = _string_field(self.request.body, "name", "gitsync/ada-rescue-…")
         await self.answer(self.engine.delete_rescue(name))
+
+
+class PublishHandler(_EngineHandler):
+    """POST /gitsync/publish {"branch", "title", "body"[, "source"]}: the workspace (or a
+    snapshot or version of it) as one commit on a branch of its own, pushed, with a pull
+    request on GitHub; answers {"branch", "commit", "pull_request_url", "message"}."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        await self.answer(self.engine.publish(_publish_request(self.request.body)))
+
+
+def _publish_request(body: bytes) -> publish.Request:
+    """The publish request in a JSON body, or a 400 that shows what to send."""
+    example = '{"branch": "my-analysis", "title": "...", "body": "...", "source": null}'
+    try:
+        fields = json.loads(body or b"{}")
+        if not isinstance(fields, dict):
+            raise TypeError(fields)
+        branch, title = fields["branch"], fields["title"]
+        text, source = fields.get("body") or "", fields.get("source")
+        if not all(isinstance(v, str) for v in (branch, title, text)):
+            raise TypeError(fields)
+        if source is not None and not isinstance(source, str):
+            raise TypeError(source)
+        for value in (branch, title, text, source or ""):
+            value.encode("utf-8")  # a lone surrogate is neither a name nor text
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise web.HTTPError(400, f"Send JSON like {example}.") from None
+    return publish.Request(branch, title, text, source or None)
 
 
 def _string_field(body: bytes, key: str, example: str) -> str:

@@ -5,8 +5,9 @@ Blocking; the engine calls it on its git thread. The sync branch lives here and 
 (`branch`); the engine changes it through `switch_branch` / `rename_branch` in its jobs.
 
 Ref ownership, so that two threads never write the same ref:
-- the git thread (this class, `snapshots`, `merging`) writes `refs/heads/<sync branch>` and
-  rescue branches;
+- the git thread (this class, `snapshots`, `merging`, `publish`) writes
+  `refs/heads/<sync branch>`, rescue branches, and `refs/gitsync/publish/*` (a publish commit
+  waiting for its push);
 - the transport thread (`transport`) writes what it learned from the remote:
   `refs/gitsync/remote/<branch>` and `refs/gitsync/fetched/*`, and `.git/shallow`.
 

@@ -252,6 +252,25 @@ class Transport:
                 repo.references.create(tracking, sent, force=True)
         return callbacks.sent
 
+    def push_to(
+        self,
+        url: str,
+        token: TokenGetter,
+        local_ref: str,
+        remote_ref: str,
+        watch: Watch | None = None,
+    ) -> pygit2.Oid | None:
+        """Push `local_ref` to `remote_ref`, a name of the remote's own (a published branch:
+        see `publish`), never forcing: a branch that moved on meanwhile refuses
+        (PushRejected). Returns the commit sent (None: the remote had it already)."""
+        callbacks = _Callbacks(token, watch or Watch(), _origin(url))
+        with _translated_errors(token):
+            remote = self._repo().remotes.create_anonymous(url)
+            remote.push([f"{local_ref}:{remote_ref}"], callbacks=callbacks)
+            if callbacks.rejection:
+                raise PushRejected(f"The remote refused the update: {callbacks.rejection}")
+        return callbacks.sent.get(local_ref)
+
     def delete(
         self, url: str, token: TokenGetter, refs: list[str], watch: Watch | None = None
     ) -> None:
