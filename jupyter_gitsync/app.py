@@ -21,10 +21,16 @@ from .auth.service import AuthService
 from .engine import EngineConfig, SyncEngine
 from .handlers import (
     BranchesHandler,
+    DiffHandler,
+    FileHandler,
+    HistoryHandler,
     RescueDeleteHandler,
+    RestoreFileHandler,
+    RestoreWorkspaceHandler,
     ResumeHandler,
     StatusHandler,
     SyncHandler,
+    VersionsHandler,
 )
 from .repository import default_user
 
@@ -329,6 +335,12 @@ class GitSync(ExtensionApp):
                 (r"/gitsync/branches", BranchesHandler, kwargs),
                 (r"/gitsync/resume", ResumeHandler, kwargs),
                 (r"/gitsync/rescues/delete", RescueDeleteHandler, kwargs),
+                (r"/gitsync/history", HistoryHandler, kwargs),
+                (r"/gitsync/file", FileHandler, kwargs),
+                (r"/gitsync/diff", DiffHandler, kwargs),
+                (r"/gitsync/versions", VersionsHandler, kwargs),
+                (r"/gitsync/restore-file", RestoreFileHandler, kwargs),
+                (r"/gitsync/restore-workspace", RestoreWorkspaceHandler, kwargs),
             ]
         )
 
