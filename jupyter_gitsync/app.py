@@ -173,6 +173,12 @@ class GitSync(ExtensionApp):
         config=True,
         help="The longest any one fetch or push may take, however much data still moves.",
     )
+    history_fetch_seconds = Float(
+        15.0,
+        config=True,
+        help="When a history page needs older snapshots than a shallow restore fetched, how"
+        " long to wait for the remote to send them; then the page answers with what is here.",
+    )
     max_file_size_bytes = Int(
         filters.DEFAULT_MAX_FILE_SIZE_BYTES,
         config=True,
@@ -290,6 +296,7 @@ class GitSync(ExtensionApp):
             network_stall_timeout_seconds=self.network_stall_timeout_seconds,
             network_deadline_seconds=self.network_deadline_seconds,
             max_rescue_branches=self.max_rescue_branches,
+            history_fetch_seconds=self.history_fetch_seconds,
         )
         self.auth = AuthService.from_settings(
             github=GitHubSettings(self.github_url, self.github_api_url),

@@ -454,7 +454,8 @@ class SyncEngine:
                 await self._fetch_older(depth)
             except GitSyncError as exc:
                 message = self._redact(
-                    f"Older snapshots are on the remote, which did not send them: {exc.message}"
+                    "Older snapshots could not be fetched from the remote, so only those"
+                    f" here are listed. {exc.message}"
                 )
                 log.info("gitsync: could not fetch older history: %s", message)
                 break
