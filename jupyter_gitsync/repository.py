@@ -147,6 +147,16 @@ def session_of(message: bytes) -> str | None:
     return None
 
 
+def author_of(repo: pygit2.Repository) -> tuple[str, str]:
+    """The user's name and e-mail from the repository's git config, else the hub user."""
+    config = repo.config
+    try:
+        return str(config["user.name"]), str(config["user.email"])
+    except KeyError:
+        user = os.environ.get("JUPYTERHUB_USER") or SIGNATURE_NAME
+        return user, SIGNATURE_EMAIL
+
+
 def is_snapshot(commit: pygit2.Commit) -> bool:
     """True for a commit this extension wrote."""
     # raw bytes: decoding follows the commit's declared encoding, which any pusher may make up
@@ -372,12 +382,7 @@ class SyncRepository:
 
     def author(self) -> tuple[str, str]:
         """The user's name and e-mail from git config, else the hub user."""
-        config = self.repo.config
-        try:
-            return str(config["user.name"]), str(config["user.email"])
-        except KeyError:
-            user = os.environ.get("JUPYTERHUB_USER") or SIGNATURE_NAME
-            return user, SIGNATURE_EMAIL
+        return author_of(self.repo)
 
     # -- the user's HEAD ------------------------------------------------------------------------
 
