@@ -649,6 +649,7 @@ class SyncEngine:
                 for fetched_ref in (*(f.local_ref for f in wanted), restore.BASE_REF):
                     await self._net.call(transport.forget, fetched_ref)  # served its purpose
         await self._checked_out()
+        await self._fetch_versions(heads)  # the versions of the branch resumed
         self._gate = self._target()  # what was just checked out is that branch's snapshot
         self._publish_target()  # heads were read by the snapshot after the checkout
         return {"message": result.message, "branch": result.branch, **self.status_json()}

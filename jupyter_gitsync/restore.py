@@ -377,7 +377,7 @@ def _merge(
     progress: Progress | None,
 ) -> RestoreResult:
     rescue = rescue_branch_name(repo.branch, remote_tip)
-    merged = merge_snapshots(repo, local_tip, remote_tip, rescue)
+    merged = merge_snapshots(repo, local_tip, remote_tip, rescue, snaps.session)
     if merged.conflicts:
         repo.create_rescue_branch(rescue, remote_tip, merged.conflicts)
         message = (

@@ -146,13 +146,18 @@ def test_whole_branch_history_includes_another_sessions_merged_snapshots(
     other.repo.repo.references.create("refs/heads/theirs", pygit2.Oid(hex=theirs.commit))
     git(session.workspace, "fetch", "-q", str(other_ws), "+refs/heads/theirs:refs/gitsync/x")
 
-    merged = merge_snapshots(session.repo, session.repo.tip(), pygit2.Oid(hex=theirs.commit))
+    tip = session.repo.tip()
+    assert tip is not None
+    merged = merge_snapshots(
+        session.repo, tip, pygit2.Oid(hex=theirs.commit), session=session.snaps.session
+    )
     session.snaps.take(merged.commit)
     entries = page(session).entries
     assert [e.sha for e in entries][:1] == [str(merged.commit)]
     shas = {e.sha: e for e in entries}
     assert mine.commit in shas and theirs.commit in shas
     assert shas[theirs.commit].session == "bob-laptop 2026-12-01T10:00:00Z"
+    assert entries[0].session == "ada-host 2026-12-01T09:00:00Z"  # the merge is this session's
     # the merge made no version of theirs.txt neither side had: only their snapshot changed it
     assert [e.sha for e in page(session, "theirs.txt").entries] == [theirs.commit]
 
