@@ -224,6 +224,7 @@ class _Walk:
         self.trees = trees
         self.cut = False
         self.depth = 0
+        self._kinds: dict[pygit2.Oid, bool] = {}  # commit -> is a snapshot
 
     def steps(self, tip: pygit2.Commit, path: str | None) -> Iterator[_Step]:
         if not is_snapshot(tip):
@@ -240,8 +241,8 @@ class _Walk:
             parents = self._parents(commit)
             step, older = self._compare(commit, name, parents)
             yield step
-            for parent in parents:
-                if parent is None or not is_snapshot(parent) or parent.id in seen:
+            for parent in parents.snapshots:
+                if parent.id in seen:
                     continue
                 seen.add(parent.id)
                 heapq.heappush(
@@ -251,43 +252,60 @@ class _Walk:
                 )  # fmt: skip
                 count += 1
 
-    def _parents(self, commit: pygit2.Commit) -> list[pygit2.Commit | None]:
-        """The commit's parents, None for one that is not here (a cut, unless it is the base
-        commit the snapshot records: that one is no snapshot)."""
+    def _parents(self, commit: pygit2.Commit) -> _Parents:
+        """The commit's first parent and its snapshot parents. A parent that is not here is a
+        cut, unless it is the base commit the snapshot records (that one is no snapshot).
+        A parent after the first that is known not to be a snapshot (the base commit, met
+        again at every snapshot) is not looked up again."""
         ids = raw_parents(self.repo, commit.id) if commit.id in self.roots else commit.parent_ids
-        parents: list[pygit2.Commit | None] = []
-        for oid in ids:
-            try:
-                parent = self.repo.get(oid)
-            except (ValueError, pygit2.GitError):
-                parent = None
-            if isinstance(parent, pygit2.Commit):
-                parents.append(parent)
+        found = _Parents(None, [], missing_first=False)
+        for position, oid in enumerate(ids):
+            if position and self._kinds.get(oid) is False:
                 continue
-            parents.append(None)
-            if not _is_recorded_base(commit, oid):
-                self.cut = True
-        return parents
+            try:
+                parent = self.repo[oid]
+            except (KeyError, ValueError, pygit2.GitError):
+                parent = None
+            if not isinstance(parent, pygit2.Commit):
+                found.missing_first = found.missing_first or position == 0
+                if not _is_recorded_base(commit, oid):
+                    self.cut = True
+                continue
+            snapshot = self._kinds.get(oid)
+            if snapshot is None:
+                snapshot = self._kinds[oid] = is_snapshot(parent)
+            if position == 0:
+                found.first = parent
+            if snapshot:
+                found.snapshots.append(parent)
+        return found
 
     def _compare(
-        self, commit: pygit2.Commit, name: str | None, parents: list[pygit2.Commit | None]
+        self, commit: pygit2.Commit, name: str | None, parents: _Parents
     ) -> tuple[_Step, str | None]:
         """Whether `commit` changed the file `name`, and the file's name in its parents."""
         if name is None or self.trees is None:
             return _Step(commit, None, True), None
         here = self.trees.entry(commit.tree_id, name)
-        snapshots = [p for p in parents if p is not None and is_snapshot(p)]
-        if len(snapshots) >= 2:  # a merge: a change only if it differs from every side
-            changed = all(self.trees.entry(p.tree_id, name) != here for p in snapshots)
-            return _Step(commit, name if here else None, changed), name
-        first = parents[0] if parents else None
-        if parents and first is None:  # the history here stops: not known until deepened
-            return _Step(commit, name if here else None, False), name
+        shown = name if here else None
+        if len(parents.snapshots) >= 2:  # a merge: a change only if it differs from every side
+            changed = all(self.trees.entry(p.tree_id, name) != here for p in parents.snapshots)
+            return _Step(commit, shown, changed), name
+        first = parents.first
+        if parents.missing_first:  # the history here stops: not known until deepened
+            return _Step(commit, shown, False), name
         before = self.trees.entry(first.tree_id, name) if first is not None else None
         older = name
         if here is not None and before is None and first is not None:
             older = _renamed_from(self.repo, first, commit, name) or name
-        return _Step(commit, name if here else None, here != before), older
+        return _Step(commit, shown, here != before), older
+
+
+@dataclass
+class _Parents:
+    first: pygit2.Commit | None  # None: a root commit, or the first parent is not here
+    snapshots: list[pygit2.Commit]
+    missing_first: bool
 
 
 def _is_recorded_base(commit: pygit2.Commit, oid: pygit2.Oid) -> bool:
@@ -328,10 +346,11 @@ class _Trees:
             key = (tree, name)
             if key not in self._known:
                 try:
-                    item = self.repo[tree].peel(pygit2.Tree)[name]
-                    self._known[key] = (item.id, int(item.filemode))
+                    folder = self.repo[tree]
+                    item = folder[name] if isinstance(folder, pygit2.Tree) else None
                 except (KeyError, ValueError, pygit2.GitError):
-                    self._known[key] = None
+                    item = None
+                self._known[key] = None if item is None else (item.id, int(item.filemode))
             found = self._known[key]
         return found
 
