@@ -25,6 +25,7 @@ from typing import Any
 
 import pygit2
 
+from . import history
 from .errors import ConfigError, NotFound
 from .history import iso_time, message_of, printable
 from .transport import Fetch, RemoteHeads
@@ -159,6 +160,21 @@ def create(
     version = _read(repo, branch, name, repo.references[ref])
     assert version is not None, tag
     return version
+
+
+def resolve(repo: pygit2.Repository, branch: str, source: str) -> pygit2.Oid:
+    """The snapshot `source` names: a full commit id, or the name of a version of `branch`.
+    ConfigError (400) when it is neither, NotFound (404) when it is not here."""
+    if isinstance(source, str) and re.fullmatch(r"[0-9a-f]{40}", source):
+        return history.commit_at(repo, source).id
+    ref = validate_name(branch, source)
+    reference = repo.references.get(ref)
+    if reference is None:
+        raise NotFound(f"There is no version named {source!r}.")
+    version = _read(repo, branch, source, reference)
+    if version is None:
+        raise NotFound(f"The version {source!r} names no snapshot that is here.")
+    return pygit2.Oid(hex=version.sha)
 
 
 def tagger_now(name: str, email: str) -> pygit2.Signature:

@@ -63,6 +63,11 @@ async def save(jp_fetch: Any, workspace: Path, path: str, text: str) -> str:
     return await async_wait_until(snapshotted, what=f"a snapshot of {path}")
 
 
+def is_ancestor(repo: Path, ancestor: str, commit: str) -> bool:
+    done = subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", ancestor, commit])
+    return done.returncode == 0
+
+
 def remote_has(git_server: GitHTTPServer, remote: str, ref: str) -> str | None:
     return ref_or_none(git_server.repo_path(remote), ref)
 
@@ -136,27 +141,43 @@ async def test_restore_workspace_leaves_files_the_sync_never_owned(
 ) -> None:
     (workspace / ".gitignore").write_text("ignored.log\n")
     await started(jp_serverapp, jp_fetch)
+    await save(jp_fetch, workspace, "results.csv", "from the old snapshot\n")
     old = await save(jp_fetch, workspace, "kept.txt", "old\n")
     await save(jp_fetch, workspace, "kept.txt", "new\n")
     await save(jp_fetch, workspace, "later.txt", "added after\n")
+    (workspace / "results.csv").unlink()
+    await save(jp_fetch, workspace, ".gitignore", "ignored.log\nresults.csv\n")
+    # files the sync never owned: ignored, excluded, skipped as a secret, and an ignored file
+    # where the old snapshot has one
     (workspace / "ignored.log").write_text("ignored, never synced\n")
     (workspace / "__pycache__").mkdir()
     (workspace / "__pycache__" / "x.pyc").write_bytes(b"excluded")
+    (workspace / "id_rsa").write_text("never synced: a credentials file\n")
+    (workspace / "results.csv").write_text("mine now, ignored\n")
     answer = await call(jp_fetch, "restore-workspace", "POST", sha=old)
     assert (workspace / "kept.txt").read_text() == "old\n"
     assert not (workspace / "later.txt").exists()  # the sync's own file, not in that snapshot
     assert (workspace / "ignored.log").read_text() == "ignored, never synced\n"
     assert (workspace / "__pycache__" / "x.pyc").read_bytes() == b"excluded"
-    assert git(workspace, "rev-parse", f"{answer['sha']}^{{tree}}") == git(
+    assert (workspace / "id_rsa").read_text() == "never synced: a credentials file\n"
+    assert (workspace / "results.csv").read_text() == "mine now, ignored\n"
+    assert "results.csv" in answer["not_restored"]
+    assert (workspace / ".gitignore").read_text() == "ignored.log\n"  # as in that snapshot
+    assert git(workspace, "rev-parse", f"{answer['sha']}^{{tree}}") != git(
         workspace, "rev-parse", f"{old}^{{tree}}"
-    )
-    await async_wait_until(
-        lambda: remote_has(git_server, remote, f"refs/heads/{BRANCH}") == answer["sha"],
-        what="the restore pushed",
-    )
-    # history still has everything: the restore is one more snapshot
+    )  # results.csv stayed out of it: this workspace's file, not the snapshot's
+    assert show(workspace, answer["sha"], "kept.txt") == b"old\n"
+    bare = git_server.repo_path(remote)
+
+    def pushed() -> bool:
+        tip = remote_has(git_server, remote, f"refs/heads/{BRANCH}")
+        return tip is not None and is_ancestor(bare, answer["sha"], tip)
+
+    await async_wait_until(pushed, what="the restore pushed")
+    # history still has everything: the restore is one more snapshot on top
     listed = [e["sha"] for e in (await call(jp_fetch, "history"))["entries"]]
-    assert listed[0] == answer["sha"] and old in listed
+    assert answer["sha"] in listed and old in listed
+    assert listed.index(answer["sha"]) < listed.index(old)
 
 
 async def test_versions_are_saved_pushed_listed_and_marked(

@@ -212,3 +212,17 @@ async def test_a_name_the_remote_holds_otherwise_is_kept_here_and_not_retried(
         assert pushes == []  # the refused version is not pushed again and again
     finally:
         await engine.stop(5)
+
+
+def test_a_snapshot_by_its_id_or_a_versions_name(session: LocalSession) -> None:
+    made = name(session, "submitted")
+    repo = session.repo.repo
+    assert str(versions.resolve(repo, BRANCH, "submitted")) == made.sha
+    assert str(versions.resolve(repo, BRANCH, made.sha)) == made.sha
+    with pytest.raises(NotFound):
+        versions.resolve(repo, BRANCH, "no-such-version")
+    with pytest.raises(NotFound):
+        versions.resolve(repo, BRANCH, "5" * 40)
+    for bad in ("a..b", "HEAD~1", "", "abc/def"):
+        with pytest.raises(ConfigError):
+            versions.resolve(repo, BRANCH, bad)
