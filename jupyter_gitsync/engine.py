@@ -564,7 +564,6 @@ class SyncEngine:
         repo, snaps = self._opened()
         await self._saved_first()
         done = await self._git(rewind.restore_file, repo, snaps, path, sha)
-        self._changes.drain()  # the watcher reports the file written: it is in the snapshot
         await self._refresh()
         return {"path": path, "sha": done.sha}
 

@@ -114,7 +114,7 @@ class HistoryHandler(_EngineHandler):
     async def get(self) -> None:
         path = self._query("path")
         before = self._query("before")
-        await self.answer(_limited(self._query("limit"), path, before, self.engine))
+        await self.answer(_history_page(self.engine, path, self._query("limit"), before))
 
     def _query(self, name: str) -> str | None:
         values = self.get_query_arguments(name, strip=False)
@@ -224,8 +224,8 @@ def _string_field(
     return value
 
 
-async def _limited(
-    limit: str | None, path: str | None, before: str | None, engine: SyncEngine
+async def _history_page(
+    engine: SyncEngine, path: str | None, limit: str | None, before: str | None
 ) -> dict[str, Any]:
     return await engine.history(path, history.validate_limit(limit), before)
 

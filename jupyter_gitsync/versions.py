@@ -185,11 +185,19 @@ def tagger_now(name: str, email: str) -> pygit2.Signature:
 
 def unpushed(repo: pygit2.Repository, branch: str) -> dict[str, str]:
     """The versions the remote does not have as they are here: tag ref -> the ref that records
-    what was pushed (for `Transport.push`)."""
+    what was pushed (for `Transport.push`). Cheap when all are pushed (the engine asks after
+    every snapshot): two refs compared per version."""
     wanted = {}
-    for version in list_versions(repo, branch):
-        if not version.pushed:
-            wanted[f"{prefix(branch)}{version.name}"] = _pushed_ref(branch, version.name)
+    start = prefix(branch)
+    for ref in repo.references.iterator():
+        name = ref.name[len(start) :]
+        if not ref.name.startswith(start) or "/" in name or not _NAME.fullmatch(name):
+            continue
+        pushed = repo.references.get(_pushed_ref(branch, name))
+        if pushed is not None and pushed.target == ref.target:
+            continue
+        if _read(repo, branch, name, ref) is not None:  # a tag of a commit that is here
+            wanted[ref.name] = _pushed_ref(branch, name)
     return wanted
 
 

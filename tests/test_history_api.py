@@ -154,7 +154,9 @@ async def test_restore_workspace_leaves_files_the_sync_never_owned(
     (workspace / "__pycache__" / "x.pyc").write_bytes(b"excluded")
     (workspace / "id_rsa").write_text("never synced: a credentials file\n")
     (workspace / "results.csv").write_text("mine now, ignored\n")
+    user = user_git_state(workspace, BRANCH)
     answer = await call(jp_fetch, "restore-workspace", "POST", sha=old)
+    assert user_git_state(workspace, BRANCH) == user  # HEAD, index, branches: the user's
     assert (workspace / "kept.txt").read_text() == "old\n"
     assert not (workspace / "later.txt").exists()  # the sync's own file, not in that snapshot
     assert (workspace / "ignored.log").read_text() == "ignored, never synced\n"
