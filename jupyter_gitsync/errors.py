@@ -98,6 +98,6 @@ class PushRejected(GitSyncError):
 
 
 class NotFound(GitSyncError):
-    """What a request names is not here: a snapshot, a version (HTTP 404)."""
+    """What was asked for is not here: a snapshot, a file at a snapshot, a version."""
 
-    kind = "unknown"
+    kind = "missing"

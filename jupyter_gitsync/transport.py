@@ -113,6 +113,10 @@ class Transport:
         self._local = threading.local()
         self._config = gitdir / "gitsync" / "transport.config"
 
+    def repository(self) -> pygit2.Repository:
+        """This thread's repository object (for reads that plan a fetch)."""
+        return self._repo()
+
     def _repo(self) -> pygit2.Repository:
         repo: pygit2.Repository | None = getattr(self._local, "repo", None)
         if repo is None:
@@ -474,6 +478,7 @@ def classify(message: str) -> GitSyncError:
             "non-fastforwardable",
             "rejected",
             "not present locally",
+            "no commit object",  # a tag the remote holds with another object: never forced
         )
     ):
         return PushRejected(f"The remote refused the push ({message}).")
