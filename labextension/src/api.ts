@@ -177,6 +177,21 @@ export interface IVersion {
 }
 
 /**
+ * What `POST gitsync/restore-workspace` did.
+ */
+export interface IWorkspaceRestore {
+  /**
+   * The new snapshot.
+   */
+  sha: string;
+  /**
+   * Files kept back (path → why in plain words), e.g. a file that changed
+   * meanwhile or one the sync may not write.
+   */
+  not_restored: { [path: string]: string };
+}
+
+/**
  * What `POST gitsync/publish` did.
  */
 export interface IPublishResult {
@@ -382,15 +397,19 @@ export class GitSyncAPI {
 
   /**
    * Bring the workspace's synced files back to snapshot `sha`; resolves with
-   * the new snapshot's sha.
+   * the new snapshot and the files kept back.
    */
-  async restoreWorkspace(sha: string): Promise<string> {
-    return Private.newSha(
-      await this._call('restore-workspace', {
-        method: 'POST',
-        body: JSON.stringify({ sha })
-      })
-    );
+  async restoreWorkspace(sha: string): Promise<IWorkspaceRestore> {
+    const answer = await this._call('restore-workspace', {
+      method: 'POST',
+      body: JSON.stringify({ sha })
+    });
+    const kept = Private.raw(Private.raw(answer).not_restored);
+    const notRestored: { [path: string]: string } = {};
+    for (const [path, why] of Object.entries(kept)) {
+      notRestored[path] = typeof why === 'string' ? why : '';
+    }
+    return { sha: Private.newSha(answer), not_restored: notRestored };
   }
 
   /**

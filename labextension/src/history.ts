@@ -132,7 +132,14 @@ export type RefNameProblem =
   | { kind: 'slash' }
   | { kind: 'dot-start' }
   | { kind: 'dot-end' }
-  | { kind: 'lock-end' };
+  | { kind: 'lock-end' }
+  | { kind: 'has-slash' }
+  | { kind: 'too-long'; maxLength: number };
+
+/**
+ * The longest version name the server takes.
+ */
+export const VERSION_NAME_MAX_LENGTH = 100;
 
 /**
  * Check a version or branch name against git's rules for reference names
@@ -175,6 +182,24 @@ export function refNameProblem(name: string): RefNameProblem | null {
   }
   if (name.endsWith('.')) {
     return { kind: 'dot-end' };
+  }
+  return null;
+}
+
+/**
+ * Check a version name: one segment of a reference name (no "/"), at most
+ * `VERSION_NAME_MAX_LENGTH` characters, as the server takes it.
+ */
+export function versionNameProblem(name: string): RefNameProblem | null {
+  const problem = refNameProblem(name);
+  if (problem) {
+    return problem;
+  }
+  if (name.includes('/')) {
+    return { kind: 'has-slash' };
+  }
+  if (name.length > VERSION_NAME_MAX_LENGTH) {
+    return { kind: 'too-long', maxLength: VERSION_NAME_MAX_LENGTH };
   }
   return null;
 }

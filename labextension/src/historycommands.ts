@@ -447,12 +447,29 @@ namespace Private {
         try {
           const open = openContexts(context);
           await saveDirty(open);
-          await api.restoreWorkspace(sha);
+          const result = await api.restoreWorkspace(sha);
           await revert(open);
-          Notification.success(
-            trans.__('Restored the workspace to the snapshot of %1.', moment),
-            { autoClose: 8000 }
-          );
+          const kept = Object.keys(result.not_restored);
+          if (kept.length > 0) {
+            Notification.warning(
+              trans._n(
+                'Restored the workspace to the snapshot of %2, except %1 file: %3',
+                'Restored the workspace to the snapshot of %2, except %1 files: %3',
+                kept.length,
+                moment,
+                kept
+                  .slice(0, 5)
+                  .map(path => `${path} (${result.not_restored[path]})`)
+                  .join(', ')
+              ),
+              { autoClose: false }
+            );
+          } else {
+            Notification.success(
+              trans.__('Restored the workspace to the snapshot of %1.', moment),
+              { autoClose: 8000 }
+            );
+          }
           context.historyChanged.emit();
         } catch (error) {
           Notification.error(

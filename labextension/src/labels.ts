@@ -296,6 +296,13 @@ export function describeRefNameProblem(
       return trans.__(
         'A name (or a part between "/") cannot end with ".lock".'
       );
+    case 'has-slash':
+      return trans.__('A version name cannot contain "/".');
+    case 'too-long':
+      return trans.__(
+        'A name can have at most %1 characters.',
+        problem.maxLength
+      );
   }
 }
 

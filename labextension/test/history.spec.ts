@@ -4,7 +4,9 @@ import {
   groupByDay,
   orderPair,
   refNameProblem,
-  SLUG_MAX_LENGTH
+  SLUG_MAX_LENGTH,
+  VERSION_NAME_MAX_LENGTH,
+  versionNameProblem
 } from '../src/history';
 import { dayHeading, describeRefNameProblem } from '../src/labels';
 
@@ -166,6 +168,19 @@ describe('refNameProblem', () => {
     expect(describeRefNameProblem(refNameProblem('a:b')!)).toBe(
       'A name cannot contain ":".'
     );
+  });
+});
+
+describe('versionNameProblem', () => {
+  it('takes one segment of at most 100 characters', () => {
+    expect(versionNameProblem('draft-1')).toBeNull();
+    expect(versionNameProblem('a'.repeat(VERSION_NAME_MAX_LENGTH))).toBeNull();
+    expect(versionNameProblem('draft/1')?.kind).toBe('has-slash');
+    expect(versionNameProblem('a'.repeat(101))?.kind).toBe('too-long');
+    expect(describeRefNameProblem(versionNameProblem('a'.repeat(101))!)).toBe(
+      'A name can have at most 100 characters.'
+    );
+    expect(versionNameProblem('a b')?.kind).toBe('whitespace');
   });
 });
 

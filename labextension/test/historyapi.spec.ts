@@ -141,11 +141,17 @@ describe('GitSyncAPI history end points', () => {
   it('posts a restore of one file and of the workspace', async () => {
     const request = fakeRequest({
       'POST restore-file': () => ({ path: 'a.txt', sha: SHA_B }),
-      'POST restore-workspace': () => ({ sha: SHA_B })
+      'POST restore-workspace': () => ({
+        sha: SHA_B,
+        not_restored: { 'run.sh': 'it would run code at start', odd: 3 }
+      })
     });
     const api = new GitSyncAPI({ request });
     expect(await api.restoreFile('a.txt', SHA_A)).toBe(SHA_B);
-    expect(await api.restoreWorkspace(SHA_A)).toBe(SHA_B);
+    expect(await api.restoreWorkspace(SHA_A)).toEqual({
+      sha: SHA_B,
+      not_restored: { 'run.sh': 'it would run code at start', odd: '' }
+    });
     expect(request.mock.calls[0][1]).toEqual({
       method: 'POST',
       body: JSON.stringify({ path: 'a.txt', sha: SHA_A })

@@ -9,7 +9,7 @@ import type { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import type { GitSyncAPI, IPublishResult, IVersion } from '../api';
-import { branchSlug, refNameProblem } from '../history';
+import { branchSlug, refNameProblem, versionNameProblem } from '../history';
 import {
   describeRefNameProblem,
   formatMoment,
@@ -62,7 +62,7 @@ export class VersionForm
   }
 
   get valid(): boolean {
-    return refNameProblem(this._name.trim()) === null;
+    return versionNameProblem(this._name.trim()) === null;
   }
 
   /**
@@ -109,7 +109,7 @@ export class VersionForm
 
   protected render(): JSX.Element {
     const trans = this._trans;
-    const problem = refNameProblem(this._name.trim());
+    const problem = versionNameProblem(this._name.trim());
     const nameError =
       this._touched && problem ? describeRefNameProblem(problem, trans) : null;
     return (
