@@ -324,7 +324,12 @@ namespace Private {
         const name = path.split('/').pop() ?? path;
         const left = content.describeSide(baseSide);
         const right = content.describeSide(remoteSide);
-        widget.title.label = trans.__('%1 (%2 ↔ %3)', name, left, right);
+        widget.title.label = trans.__(
+          '%1 · %2 ↔ %3',
+          name,
+          content.shortSide(baseSide),
+          content.shortSide(remoteSide)
+        );
         widget.title.caption = `${path}: ${left} ↔ ${right}`;
         widget.title.icon = historyIcon;
         widget.title.closable = true;

@@ -12,7 +12,12 @@ import type { Message } from '@lumino/messaging';
 import { Panel, Widget } from '@lumino/widgets';
 
 import type { GitSyncAPI, IFileDiff } from '../api';
-import { formatBytes, formatMoment, TRANSLATION_DOMAIN } from '../labels';
+import {
+  formatBytes,
+  formatClock,
+  formatMoment,
+  TRANSLATION_DOMAIN
+} from '../labels';
 
 /**
  * One side of a comparison: a snapshot, or the file on disk now (`sha`
@@ -79,8 +84,22 @@ export class SnapshotDiff extends Panel {
       return this._trans.__('Current file');
     }
     return side.time
-      ? this._trans.__('Snapshot of %1', formatMoment(side.time))
+      ? this._trans.__(
+          'Snapshot of %1 (%2)',
+          formatMoment(side.time),
+          side.sha.slice(0, 7)
+        )
       : this._trans.__('Snapshot %1', side.sha.slice(0, 7));
+  }
+
+  /**
+   * A side in a word or two, for a tab: the snapshot's time or "now".
+   */
+  shortSide(side: IDiffSide): string {
+    if (side.sha === null) {
+      return this._trans.__('now');
+    }
+    return side.time ? formatClock(side.time) : side.sha.slice(0, 7);
   }
 
   protected onAfterAttach(msg: Message): void {

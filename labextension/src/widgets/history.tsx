@@ -380,12 +380,12 @@ export class HistoryPanel extends ReactWidget {
       label: string,
       id: string,
       args: { [key: string]: string },
-      className = 'jp-mod-reject',
+      className = '',
       onClick?: () => void
     ): JSX.Element => (
       <button
         type="button"
-        className={`jp-Button jp-mod-styled jp-mod-small ${className}`}
+        className={`jp-gitsync-History-action ${className}`}
         data-command={id}
         disabled={
           !this._commands.hasCommand(id) || !this._commands.isEnabled(id, args)
@@ -413,13 +413,13 @@ export class HistoryPanel extends ReactWidget {
           trans.__('Compare with Current'),
           ids.compare,
           { path, base: entry.sha, baseTime: entry.time },
-          'jp-mod-accept'
+          'jp-mod-primary'
         )}
         {button(
           trans.__('Compare…'),
           ids.compare,
           { path, base: entry.sha, baseTime: entry.time },
-          'jp-mod-reject',
+          '',
           () => {
             this._comparing = entry;
             this.update();

@@ -65,8 +65,9 @@ export class SubmitDialog<T> extends Dialog<T> {
     buttons.forEach((button, index) => {
       button.disabled = false;
       if (index === this._acceptIndex) {
-        const label = button.querySelector('.jp-Dialog-buttonLabel');
-        (label ?? button).textContent = closeLabel;
+        const label = button.querySelector('.jp-Dialog-buttonLabel') ?? button;
+        label.textContent = closeLabel;
+        label.setAttribute('aria-label', closeLabel);
         button.focus();
       } else {
         button.hidden = true;
