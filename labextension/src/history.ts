@@ -134,6 +134,7 @@ export type RefNameProblem =
   | { kind: 'dot-end' }
   | { kind: 'lock-end' }
   | { kind: 'has-slash' }
+  | { kind: 'reserved'; prefix: string }
   | { kind: 'too-long'; maxLength: number };
 
 /**
@@ -200,6 +201,27 @@ export function versionNameProblem(name: string): RefNameProblem | null {
   }
   if (name.length > VERSION_NAME_MAX_LENGTH) {
     return { kind: 'too-long', maxLength: VERSION_NAME_MAX_LENGTH };
+  }
+  return null;
+}
+
+/**
+ * Branches under this prefix are the sync's own (sync and rescue branches):
+ * never a place to publish to.
+ */
+export const SYNC_BRANCH_PREFIX = 'gitsync/';
+
+/**
+ * Check the branch a pull request is published from: a reference name that
+ * is not one of the sync's own branches.
+ */
+export function publishBranchProblem(name: string): RefNameProblem | null {
+  const problem = refNameProblem(name);
+  if (problem) {
+    return problem;
+  }
+  if (name.startsWith(SYNC_BRANCH_PREFIX)) {
+    return { kind: 'reserved', prefix: SYNC_BRANCH_PREFIX };
   }
   return null;
 }

@@ -296,6 +296,11 @@ export function describeRefNameProblem(
       return trans.__(
         'A name (or a part between "/") cannot end with ".lock".'
       );
+    case 'reserved':
+      return trans.__(
+        'Branches starting with "%1" are Git Sync\'s own; choose another name.',
+        problem.prefix
+      );
     case 'has-slash':
       return trans.__('A version name cannot contain "/".');
     case 'too-long':

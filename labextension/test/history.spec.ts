@@ -3,6 +3,7 @@ import {
   dayKey,
   groupByDay,
   orderPair,
+  publishBranchProblem,
   refNameProblem,
   SLUG_MAX_LENGTH,
   VERSION_NAME_MAX_LENGTH,
@@ -181,6 +182,18 @@ describe('versionNameProblem', () => {
       'A name can have at most 100 characters.'
     );
     expect(versionNameProblem('a b')?.kind).toBe('whitespace');
+  });
+});
+
+describe('publishBranchProblem', () => {
+  it("refuses the sync's own branches and what git refuses", () => {
+    expect(publishBranchProblem('fix-plot-axes')).toBeNull();
+    expect(publishBranchProblem('feature/plots')).toBeNull();
+    expect(publishBranchProblem('gitsync/ada')?.kind).toBe('reserved');
+    expect(describeRefNameProblem(publishBranchProblem('gitsync/x')!)).toBe(
+      'Branches starting with "gitsync/" are Git Sync\'s own; choose another name.'
+    );
+    expect(publishBranchProblem('a..b')?.kind).toBe('double-dot');
   });
 });
 

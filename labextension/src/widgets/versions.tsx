@@ -9,7 +9,11 @@ import type { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import type { GitSyncAPI, IPublishResult, IVersion } from '../api';
-import { branchSlug, refNameProblem, versionNameProblem } from '../history';
+import {
+  branchSlug,
+  publishBranchProblem,
+  versionNameProblem
+} from '../history';
 import {
   describeRefNameProblem,
   formatMoment,
@@ -231,6 +235,11 @@ export async function showVersionDialog(
 }
 
 /**
+ * The longest pull request title the server takes.
+ */
+const TITLE_MAX_LENGTH = 256;
+
+/**
  * What to publish, as the dialog says it.
  */
 export interface IPublishSource {
@@ -315,7 +324,7 @@ export class PublishForm
     return (
       this._result === null &&
       this._title.trim() !== '' &&
-      refNameProblem(this._branch.trim()) === null
+      publishBranchProblem(this._branch.trim()) === null
     );
   }
 
@@ -370,7 +379,7 @@ export class PublishForm
       return this._renderResult(result);
     }
     const trans = this._trans;
-    const problem = refNameProblem(this._branch.trim());
+    const problem = publishBranchProblem(this._branch.trim());
     const branchError =
       (this._branchTouched || this._title !== '') && problem
         ? describeRefNameProblem(problem, trans)
@@ -396,6 +405,7 @@ export class PublishForm
             className="jp-mod-styled"
             name="title"
             type="text"
+            maxLength={TITLE_MAX_LENGTH}
             value={this._title}
             placeholder={trans.__('e.g. Fix plot axes')}
             disabled={disabled}
