@@ -364,3 +364,41 @@ def test_publishing_ends_with_the_pull_request_link(page: Page, session: Session
     dialog_shot(page, "history-06b-published")
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_have_count(0)
+
+
+def test_a_text_file_compares_side_by_side_in_the_dark_theme(page: Page, session: Session) -> None:
+    notes = session.workspace / "notes.md"
+    versions = ("# Notes\n\nThe axes are wrong.\n", "# Notes\n\nThe axes are fixed.\nDone.\n")
+    for text in versions:
+        aside = session.workspace.parent / "notes.md.new"
+        aside.write_text(text)
+        os.replace(aside, notes)
+        wait_until(
+            lambda text=text: (
+                (h := session.pushed_head())
+                and show(session.remote_repo, h, "notes.md") == text.encode()
+            ),
+            timeout=60,
+            what="the notes pushed",
+        )
+    lab = session.lab
+    page.goto(f"{lab.url}lab/tree/notes.md?token={lab.token}")
+    expect(page.locator(".jp-FileEditor .cm-content").first).to_be_visible(timeout=60_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
+    page.locator(".lm-Menu-itemLabel").get_by_text("Theme", exact=True).click()
+    page.locator(".lm-Menu-itemLabel").get_by_text("JupyterLab Dark", exact=True).click()
+    expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
+
+    page.locator(".lm-MenuBar-itemLabel", has_text="Git Sync").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Show History").click()
+    expect(entries(page)).to_have_count(2)
+    oldest = entries(page).nth(1).get_attribute("data-sha")
+    assert oldest is not None
+    select(page, oldest).get_by_role("button", name="Compare with Current").click()
+    view = page.locator(".jp-gitsync-DiffPanel:visible")
+    merge = view.locator(".cm-mergeView")
+    expect(merge).to_be_visible()
+    expect(merge.locator(".cm-merge-a")).to_contain_text("The axes are wrong.")
+    expect(merge.locator(".cm-merge-b")).to_contain_text("The axes are fixed.")
+    expect(merge.locator(".cm-changedLine").first).to_be_visible()
+    shot(page, "history-07-text-compare-dark")
