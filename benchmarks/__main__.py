@@ -33,6 +33,7 @@ _MODULES = {
     "P8": "p8_history",
     "P9": "p9_launch",
     "P10": "p10_growth",
+    "P11": "p11_file_history",
 }
 
 

@@ -65,6 +65,7 @@ class Sizes:
     p9_snapshots: int  # snapshots of the 10 changed files on top of the launch commit
     p10_saves: int  # saves of the plot-heavy notebook (the figure is scaled to 1,000)
     p10_figures: int  # its figures (PNG outputs of 100-300 kB)
+    p11_snapshots: int  # the sync branch's history a file's history is read from
 
 
 FULL = Sizes(
@@ -84,6 +85,7 @@ FULL = Sizes(
     p9_snapshots=50,
     p10_saves=100,  # 1,000 take ~15 min here (snapshot 0.25 s and push 0.8 s at 2.2 MB)
     p10_figures=8,
+    p11_snapshots=10_000,
 )
 QUICK = Sizes(
     files=2_000,
@@ -102,6 +104,7 @@ QUICK = Sizes(
     p9_snapshots=10,
     p10_saves=20,
     p10_figures=8,
+    p11_snapshots=1_000,
 )
 
 

@@ -21,10 +21,17 @@ from .auth.service import AuthService
 from .engine import EngineConfig, SyncEngine
 from .handlers import (
     BranchesHandler,
+    DiffHandler,
+    FileHandler,
+    HistoryHandler,
+    PublishHandler,
     RescueDeleteHandler,
+    RestoreFileHandler,
+    RestoreWorkspaceHandler,
     ResumeHandler,
     StatusHandler,
     SyncHandler,
+    VersionsHandler,
 )
 from .repository import default_user
 
@@ -167,6 +174,12 @@ class GitSync(ExtensionApp):
         config=True,
         help="The longest any one fetch or push may take, however much data still moves.",
     )
+    history_fetch_seconds = Float(
+        15.0,
+        config=True,
+        help="When a history page needs older snapshots than a shallow restore fetched, how"
+        " long to wait for the remote to send them; then the page answers with what is here.",
+    )
     max_file_size_bytes = Int(
         filters.DEFAULT_MAX_FILE_SIZE_BYTES,
         config=True,
@@ -284,6 +297,7 @@ class GitSync(ExtensionApp):
             network_stall_timeout_seconds=self.network_stall_timeout_seconds,
             network_deadline_seconds=self.network_deadline_seconds,
             max_rescue_branches=self.max_rescue_branches,
+            history_fetch_seconds=self.history_fetch_seconds,
         )
         self.auth = AuthService.from_settings(
             github=GitHubSettings(self.github_url, self.github_api_url),
@@ -302,7 +316,9 @@ class GitSync(ExtensionApp):
         def emit(data: dict[str, Any]) -> None:
             event_logger.emit(schema_id=EVENT_SCHEMA_ID, data=data)
 
-        self.engine = SyncEngine(config, self.credentials, emit, permission=self.auth)
+        self.engine = SyncEngine(
+            config, self.credentials, emit, permission=self.auth, pull_requests=self.auth
+        )
         self.auth.attach(self.engine, follow_login=not self._branch_is_explicit())
 
     def _log_like_the_server(self) -> None:
@@ -329,6 +345,13 @@ class GitSync(ExtensionApp):
                 (r"/gitsync/branches", BranchesHandler, kwargs),
                 (r"/gitsync/resume", ResumeHandler, kwargs),
                 (r"/gitsync/rescues/delete", RescueDeleteHandler, kwargs),
+                (r"/gitsync/publish", PublishHandler, kwargs),
+                (r"/gitsync/history", HistoryHandler, kwargs),
+                (r"/gitsync/file", FileHandler, kwargs),
+                (r"/gitsync/diff", DiffHandler, kwargs),
+                (r"/gitsync/versions", VersionsHandler, kwargs),
+                (r"/gitsync/restore-file", RestoreFileHandler, kwargs),
+                (r"/gitsync/restore-workspace", RestoreWorkspaceHandler, kwargs),
             ]
         )
 

@@ -1,8 +1,11 @@
-"""`jupyter gitsync …`: status, sync, restore and resume from a terminal or a Binder `start`.
+"""`jupyter gitsync …`: status, sync, restore, resume and publish from a terminal or a Binder
+`start`; history and versions.
 
-`status`, `sync` and `resume` talk to the running Jupyter server of the workspace (the same API
-the JupyterLab badge uses). `restore` works without a server, before one starts, with the same
-code the server runs at start-up.
+`status`, `sync`, `resume` and `publish` talk to the running Jupyter server of the workspace
+(the same API the JupyterLab badge uses). `restore` works without a server, before one starts,
+with the same code the server runs at start-up. `log`, `versions` and `save-version` read and
+write the workspace's repository directly (reading needs no lock; a version is a new tag, which
+the running server pushes with the branch), so they work with or without a server.
 
 No command imports jupyter_server: a Binder `start` script waits for `restore`, and importing
 the server (jupyter_events, jsonschema and its grammars) took 5.1 s of a 5.7 s start.
@@ -19,11 +22,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import origin, restore
+from . import history, origin, restore, versions
 from .auth import Credentials, EnvTokenProvider
 from .errors import AuthRequired, GitSyncError, RemoteUnavailable
-from .repository import SyncRepository, default_user
+from .repository import SyncRepository, author_of, default_user
 from .snapshots import Snapshotter
+from .transport import Transport
 
 # Exit codes scripts can rely on (also listed in `jupyter gitsync --help`).
 OK = 0
@@ -42,7 +46,7 @@ EXIT_CODES = f"""exit codes:
   {REMOTE_UNAVAILABLE}  the remote could not be reached
   {CONFLICT}  restored, but local files that the remote also changed were kept; the remote's
      versions are on the rescue branch that the message names
-  {NO_SERVER}  no running Jupyter server serves this workspace (status, sync, resume)
+  {NO_SERVER}  no running Jupyter server serves this workspace (status, sync, resume, publish)
 """
 
 
@@ -132,6 +136,29 @@ def _parser() -> argparse.ArgumentParser:
     _server_options(resume)
     resume.set_defaults(run=_resume)
 
+    publish = commands.add_parser(
+        "publish",
+        help="publish the workspace as BRANCH and open a pull request",
+        description="Ask the running server to publish the workspace's work as one commit on"
+        " BRANCH (on top of the commit the work started from), push it, and open a pull"
+        " request on GitHub; prints what happened and the pull request's link. Publishing"
+        " to a BRANCH published from this workspace before adds a commit to it (its pull"
+        " request follows). Off GitHub the branch is only pushed.",
+    )
+    publish.add_argument(
+        "branch", help="the branch to publish to (a new name, or one published before)"
+    )
+    publish.add_argument("--title", required=True, help="the pull request's title")
+    publish.add_argument("--body", default="", help="the pull request's description")
+    publish.add_argument(
+        "--from",
+        dest="source",
+        metavar="SHA|VERSION",
+        help="publish this snapshot or version instead of the workspace as it is now",
+    )
+    _server_options(publish)
+    publish.set_defaults(run=_publish)
+
     login = commands.add_parser(
         "login",
         help="sign the running server in to GitHub (device flow, from a terminal)",
@@ -142,7 +169,56 @@ def _parser() -> argparse.ArgumentParser:
     )
     _server_options(login)
     login.set_defaults(run=_login)
+
+    log_cmd = commands.add_parser(
+        "log",
+        help="list the snapshots of the sync branch, or those that changed PATH",
+        description="List the snapshots of the sync branch, newest first: all of them, or those"
+        " that changed PATH (renames followed). Each line: snapshot id, time, message, the"
+        " versions named on it and the session that made it. Reads the workspace's repository"
+        " (no server needed); where a shallow restore left the history short, says so.",
+    )
+    log_cmd.add_argument("path", nargs="?", help="a file, relative to the workspace")
+    log_cmd.add_argument(
+        "-n", type=int, default=20, metavar="N", help="how many snapshots (default 20, most 500)"
+    )
+    _repo_options(log_cmd)
+    log_cmd.set_defaults(run=_log)
+
+    versions_cmd = commands.add_parser(
+        "versions",
+        help="list the named versions of the sync branch",
+        description="List the versions (named snapshots: tags refs/tags/<sync branch>/<name>),"
+        " newest first, and whether the remote has each yet.",
+    )
+    _repo_options(versions_cmd)
+    versions_cmd.set_defaults(run=_versions)
+
+    save = commands.add_parser(
+        "save-version",
+        help="name the latest snapshot NAME",
+        description="Name the sync branch's latest snapshot (or --at SHA) NAME, with a message:"
+        " an annotated tag refs/tags/<sync branch>/NAME. The running server pushes it with the"
+        " branch; with a token in GITSYNC_TOKEN or GITHUB_TOKEN it is pushed now as well. The"
+        " server snapshots each save within seconds; `jupyter gitsync sync` first makes sure.",
+    )
+    save.add_argument("name", help="letters, digits and . _ - (no spaces, no '/')")
+    save.add_argument("-m", "--message", default="", help="what this version is")
+    save.add_argument("--at", metavar="SHA", help="a snapshot other than the latest")
+    save.add_argument(
+        "--remote",
+        help="where to push it (default: GITSYNC_REMOTE_URL, else the workspace's origin)",
+    )
+    _repo_options(save)
+    save.set_defaults(run=_save_version)
     return parser
+
+
+def _repo_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", default=".", help="the workspace (default: current dir)")
+    parser.add_argument(
+        "--branch", help="the sync branch (default: GITSYNC_BRANCH, else gitsync/<user>)"
+    )
 
 
 def _server_options(parser: argparse.ArgumentParser) -> None:
@@ -313,6 +389,17 @@ def _resume(args: argparse.Namespace) -> int:
     return _status_code(answer)
 
 
+def _publish(args: argparse.Namespace) -> int:
+    request = {"branch": args.branch, "title": args.title, "body": args.body}
+    if args.source:
+        request["source"] = args.source
+    answer = _call(args, "POST", "gitsync/publish", request)
+    print(answer.get("message", ""))
+    if answer.get("pull_request_url"):
+        print(answer["pull_request_url"])
+    return OK
+
+
 # -- restore without a server ---------------------------------------------------------------
 
 
@@ -374,6 +461,84 @@ def _restore(args: argparse.Namespace) -> int:
         bar.close()
     print(result.message)
     return CONFLICT if result.conflicts else OK
+
+
+# -- history and versions, read from the repository -------------------------------------------
+
+
+def _open(args: argparse.Namespace) -> tuple[Any, str]:
+    """The workspace's repository (a plain pygit2 one: the running server holds the engine's
+    lock, and reading needs none) and the sync branch."""
+    import pygit2
+
+    workspace = Path(args.dir).resolve()
+    try:
+        repo = pygit2.Repository(str(workspace))
+    except pygit2.GitError:
+        raise GitSyncError(f"{workspace} is not a git repository") from None
+    branch = args.branch or os.environ.get("GITSYNC_BRANCH") or f"gitsync/{default_user()}"
+    return repo, branch
+
+
+def _log(args: argparse.Namespace) -> int:
+    if not 1 <= args.n <= history.MAX_LIMIT:
+        raise GitSyncError(f"-n must be from 1 to {history.MAX_LIMIT}")
+    repo, branch = _open(args)
+    marks = versions.by_commit(versions.list_versions(repo, branch))
+    page = history.read_history(repo, Path(repo.path), branch, args.path, args.n, None, marks)
+    if not page.entries and not page.cut:
+        print(f"No snapshots on {branch} yet.")
+    for entry in page.entries:
+        named = f"  [{', '.join(entry.versions)}]" if entry.versions else ""
+        by = f"  ({entry.session})" if entry.session else ""
+        where = f"  {entry.path}" if args.path and entry.path not in (None, args.path) else ""
+        summary = entry.message.splitlines()[0] if entry.message else ""
+        print(f"{entry.sha[:12]}  {entry.time or '-':25}  {summary}{named}{where}{by}")
+    if page.cut:
+        print("(the history here stops: a restore fetched only the latest snapshots; the"
+              " server fetches older ones when its History panel asks)")  # fmt: skip
+    elif page.more:
+        print(f"(more: -n {min(args.n * 2, history.MAX_LIMIT)})")
+    return OK
+
+
+def _versions(args: argparse.Namespace) -> int:
+    repo, branch = _open(args)
+    listed = versions.list_versions(repo, branch)
+    if not listed:
+        print(f"No versions of {branch} yet (jupyter gitsync save-version NAME -m MESSAGE).")
+    for version in listed:
+        summary = version.message.splitlines()[0] if version.message else ""
+        pushed = "" if version.pushed else "  (not pushed yet)"
+        print(f"{version.name:24}  {version.sha[:12]}  {version.time or '-':25}  {summary}{pushed}")
+    return OK
+
+
+def _save_version(args: argparse.Namespace) -> int:
+    repo, branch = _open(args)
+    if args.at is not None:
+        target = history.commit_at(repo, args.at).id
+    else:
+        ref = repo.references.get(f"refs/heads/{branch}")
+        if ref is None:
+            raise GitSyncError(f"{branch} has no snapshots yet to name")
+        target = ref.resolve().target
+    tagger = versions.tagger_now(*author_of(repo))
+    version = versions.create(repo, branch, args.name, args.message, target, tagger)
+    print(f"Saved version {version.name} of {branch} at {version.sha[:12]}.")
+    token = Credentials([EnvTokenProvider()]).token
+    configured = args.remote or os.environ.get("GITSYNC_REMOTE_URL")
+    remote = repo.remotes["origin"].url if "origin" in repo.remotes.names() else None
+    url = origin.detect(configured, remote, os.environ)
+    if token() is None or url is None:
+        print("The running server pushes it with the branch (or the next one that starts).")
+        return OK
+    pending = versions.unpushed(repo, branch)
+    ref = f"{versions.prefix(branch)}{args.name}"
+    mine: dict[str, str | None] = {ref: pending[ref]} if ref in pending else {}
+    Transport(Path(repo.path)).push(url, token, mine)
+    print(f"Pushed it to {url}.")
+    return OK
 
 
 if __name__ == "__main__":

@@ -30,14 +30,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from . import filters, origin, rescues, restore, scheduler
+from pygit2 import Oid
+
+from . import filters, history, origin, rescues, restore, rewind, scheduler, versions
+from . import publish as publishing
 from .auth import Credentials
+from .auth.pulls import PullRequest
 from .errors import (
     RATE_LIMIT_WAIT_SECONDS,
     AuthRequired,
     ConfigError,
+    DeadlineExceeded,
     GitSyncError,
     LoginUnknown,
+    NotFound,
     PermissionDenied,
     PushRejected,
     RateLimited,
@@ -48,13 +54,14 @@ from .repository import Heads, SyncRepository
 from .scheduler import Backoff, Job, TokenBucket
 from .snapshots import Snapshotter
 from .state import Phase, State, StateTracker, Status, Watching
-from .transport import Transport, configure_timeouts
+from .transport import Fetch, RemoteHeads, Transport, configure_timeouts
 from .watcher import ChangeSet, Poller, Watcher, WatchLimit
-from .workers import NetworkLane, Worker
+from .workers import NetworkLane, Watch, Worker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 TWO_SESSIONS_WINDOW_SECONDS = 600.0  # two divergences this close: another live session
+_HISTORY_FETCHES = 3  # deeper fetches one history page may ask for
 
 
 @dataclass
@@ -86,6 +93,10 @@ class EngineConfig:
     # its user name is random at every launch): nothing is restored or pushed until then.
     provisional_branch: bool = False
     watch: bool = True
+    # a history page that needs more than a shallow repository holds waits this long for the
+    # remote to send older snapshots, then answers with what is here
+    history_fetch_seconds: float = 15.0
+    session: str | None = None  # the label snapshots record (default: repository.session_label)
 
 
 class PushPermission(Protocol):
@@ -98,6 +109,17 @@ class PushPermission(Protocol):
 
     async def login_branch(self) -> str | None:
         """gitsync/<login> for the token in use, or None when no login is known."""
+
+
+class PullRequests(Protocol):
+    """Opens the pull request for a branch the publish job pushed (GitHub's REST API, through
+    the auth service, which holds the token)."""
+
+    async def open_pull_request(
+        self, pushed_to: str, branch: str, title: str, body: str, base: str | None
+    ) -> PullRequest | None:
+        """The pull request, opened or found open; None when `pushed_to` is not on GitHub.
+        Raise a GitSyncError that says why not."""
 
 
 @dataclass
@@ -117,6 +139,24 @@ def _asked_wait(error: GitSyncError) -> float:
     return RATE_LIMIT_WAIT_SECONDS if isinstance(error, RateLimited) else 0.0
 
 
+def _published_message(
+    branch: str, url: str, made: publishing.Made, pull: PullRequest | None
+) -> str:
+    """What a publish did, in a sentence or two for the user."""
+    if not made.new:
+        done = f"{branch} on {url} already holds this work; nothing new was pushed."
+    else:
+        done = f"Pushed the branch {branch} to {url}."
+    if made.root:
+        done += " Your work has no commit it started from (the workspace started empty), so"
+        done += " the branch starts a history of its own."
+    if pull is None:
+        return done + " The remote is not on GitHub, so no pull request was opened."
+    if pull.existed:
+        return done + f" Its pull request into {pull.base} of {pull.repository} shows it."
+    return done + f" Opened a pull request into {pull.base} of {pull.repository}."
+
+
 def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -130,10 +170,12 @@ class SyncEngine:
         credentials: Credentials,
         emit: Callable[[dict[str, Any]], None] = lambda data: None,
         permission: PushPermission | None = None,
+        pull_requests: PullRequests | None = None,
     ) -> None:
         self.config = config
         self.credentials = credentials
         self._permission = permission
+        self._pull_requests = pull_requests
         self._permission_checked = False  # for the current remote
         self._changes = ChangeSet(self._on_first_change)
         self.tracker = StateTracker(emit, self._changes.peek, config.branch)
@@ -164,6 +206,7 @@ class SyncEngine:
         self._rescan_next = False  # a failed snapshot is retried as a full scan
         self._last_full_scan = time.monotonic()
         self._divergences: list[float] = []  # when the remote branch moved under us
+        self._refused_versions: set[str] = set()  # tag refs the remote holds otherwise
         self._requests: collections.deque[_Request] = collections.deque()
         self._wake = asyncio.Event()
         self._watcher: Watcher | None = None
@@ -265,7 +308,9 @@ class SyncEngine:
                 "There is no remote to sync to: the workspace has no 'origin' and"
                 " GITSYNC_REMOTE_URL is not set."
             )
-        self._snaps = Snapshotter(repo, self.config.excludes, self.config.max_file_size_bytes)
+        self._snaps = Snapshotter(
+            repo, self.config.excludes, self.config.max_file_size_bytes, self.config.session
+        )
         self._transport = Transport(repo.gitdir)
         configure_timeouts(
             self.config.network_connect_timeout_seconds, self.config.network_stall_timeout_seconds
@@ -414,6 +459,191 @@ class SyncEngine:
         answer with the status."""
         return await self._request("delete rescue branch", lambda: self._job_delete_rescue(name))
 
+    # -- history and versions: reads on the git thread at once, writes as queued jobs ---------
+
+    async def history(self, path: str | None, limit: int, before: str | None) -> dict[str, Any]:
+        """A page of the sync branch's history (see `history.read_history`), read on the git
+        thread without waiting for queued jobs. Where the history here stops short (a shallow
+        restore), older snapshots are fetched for at most `history_fetch_seconds`; when the
+        remote does not send them, what is here is the answer, with "more" and a message."""
+        repo, snaps = self._opened()
+        if path is not None:
+            history.validate_path(path)
+        if before is not None:
+            history.validate_sha(before)
+
+        def read() -> history.Page:
+            repo.refresh_history()
+            marks = versions.by_commit(versions.list_versions(repo.repo, repo.branch))
+            return history.read_history(
+                repo.repo, repo.gitdir, repo.branch, path, limit, before, marks
+            )
+
+        page = await self._git(read)
+        message = None
+        for _ in range(_HISTORY_FETCHES):
+            if not page.cut:
+                break
+            depth = min(max(page.depth * 2, page.depth + 4 * limit), restore.MAX_OLDER_DEPTH)
+            try:
+                await self._fetch_older(depth)
+            except GitSyncError as exc:
+                message = self._redact(
+                    "Older snapshots could not be fetched from the remote, so only those"
+                    f" here are listed. {exc.message}"
+                )
+                log.info("gitsync: could not fetch older history: %s", message)
+                break
+            deeper = await self._git(read)
+            if deeper.depth <= page.depth and deeper.cut:
+                page = deeper
+                break  # the remote has no more than this either
+            page = deeper
+        answer: dict[str, Any] = {
+            "entries": [entry.to_json(snaps.session) for entry in page.entries],
+            "more": page.more,
+        }
+        if message is not None:
+            answer["message"] = message
+        return answer
+
+    async def _fetch_older(self, depth: int) -> None:
+        """Fetch the sync branch `depth` snapshots deep, on the transport thread, waiting at
+        most `history_fetch_seconds` (also while a push holds the thread): the panel answers
+        in time whatever the remote does."""
+        repo, _ = self._opened()
+        assert self._transport is not None
+        if self._url is None:
+            raise GitSyncError("There is no remote to fetch from.")
+        watch = Watch()
+        call = asyncio.ensure_future(
+            self._net.call(
+                restore.fetch_older, self._transport, self._url, self._token, repo.sync_ref,
+                depth, watch,
+            )
+        )  # fmt: skip
+        try:
+            await asyncio.wait_for(call, self.config.history_fetch_seconds)
+        except asyncio.TimeoutError:
+            reason = f"the remote did not answer within {self.config.history_fetch_seconds:g} s."
+            watch.cancel(reason)  # ends the fetch at its next callback, or before it starts
+            raise DeadlineExceeded(reason[0].upper() + reason[1:]) from None
+
+    async def file(self, path: str, sha: str) -> dict[str, Any]:
+        """The file `path` as snapshot `sha` holds it (git thread, not queued)."""
+        repo, snaps = self._opened()
+        history.validate_path(path)
+        history.validate_sha(sha)
+        limit = snaps.max_file_size_bytes
+        return await self._git(lambda: history.file_at(repo.repo, sha, path, limit))
+
+    async def diff(self, path: str, base: str, remote: str | None) -> dict[str, Any]:
+        """The difference between `path` at snapshot `base` and at `remote` (None: on disk
+        now). The files are read on the git thread; nbdime compares them on another."""
+        repo, snaps = self._opened()
+        history.validate_path(path)
+        for sha in (base, remote):
+            if sha is not None:
+                history.validate_sha(sha)
+        limit = snaps.max_file_size_bytes
+        sides = await self._git(
+            lambda: history.read_sides(repo.repo, repo.workspace, path, base, remote, limit)
+        )
+        return await asyncio.get_running_loop().run_in_executor(None, history.compare, sides)
+
+    async def list_versions(self) -> dict[str, Any]:
+        """The versions of the sync branch, newest first (git thread, not queued)."""
+        repo, _ = self._opened()
+        listed = await self._git(lambda: versions.list_versions(repo.repo, repo.branch))
+        return {"versions": [version.to_json() for version in listed]}
+
+    async def restore_file(self, path: str, sha: str) -> dict[str, Any]:
+        """Bring back `path` as snapshot `sha` held it, after snapshotting anything unsaved;
+        answer with the new snapshot (pushed as usual, in the background)."""
+        history.validate_path(path)
+        history.validate_sha(sha)
+        return await self._request("restore a file", lambda: self._job_restore_file(path, sha))
+
+    async def restore_workspace(self, sha: str) -> dict[str, Any]:
+        """Bring the files the sync owns back to snapshot `sha`, after snapshotting anything
+        unsaved; answer with the new snapshot."""
+        history.validate_sha(sha)
+        return await self._request("restore the workspace", lambda: self._job_rewind(sha))
+
+    async def save_version(self, name: str, message: str, sha: str | None) -> dict[str, Any]:
+        """Name snapshot `sha` (default: a snapshot of now) `name`; pushed with the branch."""
+        repo, _ = self._opened()
+        versions.validate_name(repo.branch, name)
+        if sha is not None:
+            history.validate_sha(sha)
+        return await self._request(
+            "save a version", lambda: self._job_save_version(name, message, sha)
+        )
+
+    def _opened(self) -> tuple[SyncRepository, Snapshotter]:
+        if self._repo is None or self._snaps is None:
+            raise GitSyncError("Sync is not running, so there is no history to read.")
+        return self._repo, self._snaps
+
+    async def _saved_first(self) -> None:
+        """Snapshot anything unsaved; raise if that failed (a restore would then write over
+        work that is in no snapshot)."""
+        await self._snapshot(full=True)
+        error = self.tracker.facts.local_error
+        if error is not None:
+            raise type(error)(
+                f"Nothing was restored: unsaved work could not be saved first. {error.message}"
+            )
+
+    async def _job_restore_file(self, path: str, sha: str) -> dict[str, Any]:
+        repo, snaps = self._opened()
+        await self._saved_first()
+        done = await self._git(rewind.restore_file, repo, snaps, path, sha)
+        await self._refresh()
+        return {"path": path, "sha": done.sha}
+
+    async def _job_rewind(self, sha: str) -> dict[str, Any]:
+        repo, snaps = self._opened()
+        await self._saved_first()
+        done = await self._git(rewind.restore_workspace, repo, snaps, sha)
+        await self._checked_out()
+        answer: dict[str, Any] = {"sha": done.sha}
+        left = sorted({*done.withheld, *done.kept})
+        if left:
+            answer["not_restored"] = {p: (done.withheld.get(p) or done.kept[p]) for p in left}
+        return answer
+
+    async def _job_save_version(self, name: str, message: str, sha: str | None) -> dict[str, Any]:
+        repo, _ = self._opened()
+        await self._snapshot(full=True)
+
+        def tag() -> versions.Version:
+            target = history.commit_at(repo.repo, sha).id if sha is not None else repo.tip()
+            if target is None:
+                raise NotFound("There is no snapshot yet to name.")
+            tagger = versions.tagger_now(*repo.author())
+            return versions.create(repo.repo, repo.branch, name, message, target, tagger)
+
+        version = await self._git(tag)
+        log.info("gitsync: saved version %s", name)
+        await self._refresh()  # a version to push: the push job is due
+        self._wake.set()
+        return {k: v for k, v in version.to_json().items() if k != "pushed"}
+
+    async def _fetch_versions(self, heads: RemoteHeads) -> None:
+        """Bring the remote's versions of the sync branch that are not here (after a restore:
+        cheap, only tags not here, each at depth 1). A failure leaves them for next time."""
+        repo, _ = self._opened()
+        assert self._transport is not None
+        transport, url = self._transport, self._target()[0]
+        wanted = await self._git(lambda: versions.wanted(heads, repo.repo, repo.branch))
+        if not wanted:
+            return
+        try:
+            await self._network(transport.fetch_tips, url, self._token, wanted, None)
+        except GitSyncError as exc:
+            log.warning("gitsync: could not fetch the branch's versions: %s", exc.message)
+
     async def _job_sync_now(self) -> dict[str, Any]:
         # A full scan: the watcher may not have reported the very latest save yet.
         await self._snapshot(full=True)
@@ -453,6 +683,7 @@ class SyncEngine:
                 for fetched_ref in (*(f.local_ref for f in wanted), restore.BASE_REF):
                     await self._net.call(transport.forget, fetched_ref)  # served its purpose
         await self._checked_out()
+        await self._fetch_versions(heads)  # the versions of the branch resumed
         self._gate = self._target()  # what was just checked out is that branch's snapshot
         self._publish_target()  # heads were read by the snapshot after the checkout
         return {"message": result.message, "branch": result.branch, **self.status_json()}
@@ -511,6 +742,133 @@ class SyncEngine:
         self.tracker.set_error("remote", None)
         self._publish_target()
         await self._refresh()
+
+    # -- publish: a branch and a pull request (see `publish`) -------------------------------------
+
+    async def publish(self, request: publishing.Request) -> dict[str, Any]:
+        """Publish the workspace (or one of its snapshots or versions) as one commit on the
+        branch `request.branch`, push it, and open a pull request for it; answer with the
+        branch, the commit, the pull request's page (None off GitHub) and a sentence."""
+        return await self._request("publish", lambda: self._job_publish(request))
+
+    async def _job_publish(self, request: publishing.Request) -> dict[str, Any]:
+        try:
+            return await self._publish(request)
+        except Exception as exc:  # plain words, secrets redacted, a bug logged
+            raise self._as_failure(exc, "Publishing") from None
+
+    async def _publish(self, request: publishing.Request) -> dict[str, Any]:
+        assert self._repo is not None and self._snaps is not None and self._transport is not None
+        repo, snaps, transport = self._repo, self._snaps, self._transport
+        publishing.check_request(request, repo.branch)
+        await self._snapshot(full=True)
+        await self._may_push_here()  # may move to the user's fork: its snapshot comes in next
+        if not self._gate_open():
+            await self._restore()
+        if not self._gate_open():
+            error = self.tracker.facts.remote_error or GitSyncError("It is not reachable.")
+            raise type(error)(
+                "Nothing was published: this workspace has not taken in the remote's latest"
+                " snapshot yet. " + error.message
+            )
+        url = self._target()[0]
+        snapshot = await self._git(publishing.resolve_source, repo, request.source)
+        heads = await self._network(transport.list_remote, url, self._token)
+        try:  # the base commit, where a shallow restore left it out
+            tip = Fetch(repo.sync_ref, repo.tracking_ref, snapshot, is_sync_branch=True)
+            await self._fetch_history(restore.History(tip, heads, None))
+        finally:
+            await self._net.call(transport.forget, restore.BASE_REF)
+        base = await self._git(publishing.find_base, repo, snapshot)
+        publishing.check_not_base(request.branch, (base.branch, heads.default_branch))
+        try:
+            on_top = await self._published_tip(request, heads.refs.get(request.ref))
+            made = await self._git(
+                publishing.make_commit, repo, request, snapshot, base, on_top,
+                snaps.excludes, dict(snaps.withheld),
+            )  # fmt: skip
+            if made.new:
+                await self._network(
+                    transport.push_to, url, self._token, request.local_ref, request.ref
+                )
+        finally:
+            await self._git(publishing.forget, repo, request)
+            await self._net.call(transport.forget, publishing.PUBLISHED_FETCH_REF)
+        log.info("gitsync: published %s", request.branch)
+        pull = await self._open_pull_request(request, url, base)
+        return {
+            "branch": request.branch,
+            "commit": str(made.commit),
+            "pull_request_url": pull.url if pull is not None else None,
+            "message": _published_message(request.branch, url, made, pull),
+        }
+
+    async def _published_tip(self, request: publishing.Request, tip: Oid | None) -> Oid | None:
+        """The remote's tip of the branch to publish to, fetched, when this workspace's sync
+        branch published it (see `publish`); None when the branch is new; ConfigError (400)
+        when it is someone else's, before anything of it is fetched where the remote can
+        send the commit alone."""
+        if tip is None:
+            return None
+        assert self._repo is not None and self._transport is not None
+        repo, transport, url = self._repo, self._transport, self._target()[0]
+        refused = ConfigError(
+            f"The branch {request.branch} exists on the remote and was not published from"
+            f" {repo.branch}; choose another name. Nothing was pushed."
+        )
+        read = await self._network(transport.read_commits, url, self._token, [tip])
+        if read is not None and tip in read and publishing.published_from(read[tip]) != repo.branch:
+            raise refused
+        wanted = [Fetch(request.ref, publishing.PUBLISHED_FETCH_REF, tip, is_sync_branch=False)]
+        fetched = await self._network(transport.fetch_tips, url, self._token, wanted, None)
+        oid = fetched[0].oid
+        if (
+            publishing.published_from(await self._git(publishing.raw_commit, repo, oid))
+            != repo.branch
+        ):
+            raise refused
+        return oid
+
+    async def _open_pull_request(
+        self, request: publishing.Request, url: str, base: publishing.Base
+    ) -> PullRequest | None:
+        """The pull request for the branch just pushed, through `PullRequests` (snapshots go
+        on meanwhile); a failure says that the branch is pushed all the same."""
+        if self._pull_requests is None:
+            return None
+        opening = self._pull_requests.open_pull_request(
+            url, request.branch, request.title, request.body, base.branch
+        )
+        try:
+            return await self._meanwhile(opening)
+        except GitSyncError as exc:
+            exc.message = (
+                f"The branch {request.branch} was pushed to {url}, but the pull request was"
+                f" not opened: {exc.message}"
+            )
+            raise
+
+    async def _meanwhile(self, work: Awaitable[T]) -> T:
+        """Await `work` (a request with timeouts of its own, on this event loop) and take the
+        snapshots that fall due meanwhile, as `_network` does for the transport thread."""
+        task = asyncio.ensure_future(work)
+        try:
+            while not task.done():
+                next_local = await self._snapshot_if_due()
+                now = time.monotonic()
+                if task.done() or next_local <= now:
+                    continue
+                self._wake.clear()
+                waker = asyncio.ensure_future(self._wake.wait())
+                timeout = None if math.isinf(next_local) else next_local - now
+                await asyncio.wait(
+                    {task, waker}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                waker.cancel()
+        finally:
+            if not task.done():
+                task.cancel()
+        return task.result()
 
     # -- the background jobs --------------------------------------------------------------------
 
@@ -605,6 +963,7 @@ class SyncEngine:
                     self._progress,
                 )  # fmt: skip
                 await self._fetch_history(restore.History(fetched, heads, known))
+            await self._fetch_versions(heads)
             await self._snapshot(full=True)
             result = await self._git(restore.take_in, repo, snaps, fetched, self._progress)
         finally:
@@ -684,10 +1043,32 @@ class SyncEngine:
         refs: dict[str, str | None] = {ref: None for ref in repo.rescue_refs}
         if self._heads.head is not None and self._heads.head != self._heads.remote_head:
             refs[repo.sync_ref] = repo.tracking_ref
-        if not refs:
-            return {}
-        sent = await self._network(transport.push, url, self._token, refs)
-        await self._git(repo.rescues.mark_pushed, list(sent))
+        sent: dict[str, Any] = {}
+        if refs:
+            sent = await self._network(transport.push, url, self._token, refs)
+            await self._git(repo.rescues.mark_pushed, list(sent))
+        return {**sent, **await self._send_versions()}
+
+    async def _send_versions(self) -> dict[str, Any]:
+        """Push the versions the remote does not have, one at a time, never forcing: one the
+        remote holds otherwise (another session chose the same name) stays here only."""
+        repo, _ = self._opened()
+        assert self._transport is not None
+        transport, url = self._transport, self._target()[0]
+        pending = await self._git(lambda: versions.unpushed(repo.repo, repo.branch))
+        sent: dict[str, Any] = {}
+        for ref, record in pending.items():
+            if ref in self._refused_versions:
+                continue
+            try:
+                sent.update(await self._network(transport.push, url, self._token, {ref: record}))
+            except PushRejected as exc:
+                self._refused_versions.add(ref)
+                log.warning(
+                    "gitsync: the remote has another version named %s; kept here only (%s)",
+                    ref.removeprefix(versions.prefix(repo.branch)),
+                    exc.message,
+                )
         return sent
 
     async def _prune_rescues(self) -> None:
@@ -827,11 +1208,14 @@ class SyncEngine:
         assert self._repo is not None and self._snaps is not None
         repo, snaps = self._repo, self._snaps
 
+        refused = set(self._refused_versions)
+
         def read() -> tuple[Heads, dict[str, str], bool, list[rescues.Rescue]]:
             heads = repo.heads()
             waiting = heads.head is not None and heads.head != heads.remote_head
             kept = repo.rescues.of(repo.branch)
-            return heads, dict(snaps.skipped), waiting or bool(repo.rescue_refs), kept
+            tags = set(versions.unpushed(repo.repo, repo.branch)) - refused
+            return heads, dict(snaps.skipped), waiting or bool(repo.rescue_refs or tags), kept
 
         self._heads, skipped, self._waiting, kept = await self._git(read)
         self.tracker.set_skipped(skipped)

@@ -95,3 +95,9 @@ class PushRejected(GitSyncError):
     """The remote refused the update, e.g. because the branch moved on since our last push."""
 
     kind = "rejected"
+
+
+class NotFound(GitSyncError):
+    """What was asked for is not here: a snapshot, a file at a snapshot, a version."""
+
+    kind = "missing"

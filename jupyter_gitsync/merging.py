@@ -13,7 +13,13 @@ from dataclasses import dataclass
 import pygit2
 
 from . import notebooks
-from .repository import SIGNATURE_EMAIL, SIGNATURE_NAME, SyncRepository, raw_parents
+from .repository import (
+    SESSION_TRAILER,
+    SIGNATURE_EMAIL,
+    SIGNATURE_NAME,
+    SyncRepository,
+    raw_parents,
+)
 from .rescues import blob_at
 
 _DISPLACED_SEARCH_DEPTH = 200  # commits walked back through a fast-forward
@@ -33,11 +39,16 @@ KEPT_PREFIX = "Kept this workspace's version of: "
 
 
 def merge_snapshots(
-    repo: SyncRepository, ours: pygit2.Oid, theirs: pygit2.Oid, rescue: str = ""
+    repo: SyncRepository,
+    ours: pygit2.Oid,
+    theirs: pygit2.Oid,
+    rescue: str = "",
+    session: str | None = None,
 ) -> Merged:
     """Three-way merge two snapshots into a commit on top of both. Where both changed a file
     the message names it and `rescue`, the branch the caller keeps `theirs` on, so that the
-    session whose version was displaced can be told when it takes this merge in.
+    session whose version was displaced can be told when it takes this merge in. `session`:
+    the label of the session that merges (history shows it).
 
     With no merge base in a shallow history, the remote snapshot's recorded base commit stands
     in, so a shallow clone never turns into a false conflict.
@@ -64,10 +75,15 @@ def merge_snapshots(
     conflicts.extend(_under_kept_files(index, kept))
     tree = index.write_tree(git)
     message = f"Merge the remote's snapshots of {repo.branch}\n"
+    trailers = []
     if conflicts:
         message += f"\n{KEPT_PREFIX}{', '.join(sorted(conflicts))}\n"
         if rescue:
-            message += f"\n{RESCUE_TRAILER}: {rescue}\n"
+            trailers.append(f"{RESCUE_TRAILER}: {rescue}")
+    if session:
+        trailers.append(f"{SESSION_TRAILER}: {session}")
+    if trailers:
+        message += "\n" + "\n".join(trailers) + "\n"
     committer = pygit2.Signature(SIGNATURE_NAME, SIGNATURE_EMAIL)
     author = pygit2.Signature(*repo.author())
     commit = git.create_commit(None, author, committer, message, tree, [ours, theirs])

@@ -1,4 +1,5 @@
-"""Cell-level merge of notebooks, with nbdime (the Jupyter project's own notebook diff/merge).
+"""Cell-level merge and diff of notebooks, with nbdime (the Jupyter project's own notebook
+diff/merge).
 
 A line-based merge of `.ipynb` JSON conflicts on outputs and execution counts and can break the
 JSON; nbdime merges cells. Here cells added or edited in different places merge; outputs keep
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -54,3 +56,28 @@ def _empty(like: bytes) -> bytes:
     notebook = nbformat.reads(like.decode("utf-8"), as_version=4)
     notebook.cells = []
     return str(nbformat.writes(notebook)).encode("utf-8")
+
+
+def diff(base: bytes, remote: bytes) -> tuple[Any, Any] | None:
+    """nbdime's cell-level diff of two notebooks (an empty side counts as a notebook without
+    cells): the base notebook and the diff, as nbdime's /api/diff answers them; None when a
+    side is not a notebook nbformat can read."""
+    import nbformat
+    from nbdime import diff_notebooks
+
+    read = []
+    for side in (base, remote):
+        try:
+            read.append(
+                nbformat.reads(side.decode("utf-8"), as_version=4)
+                if side
+                else nbformat.v4.new_notebook()
+            )
+        except Exception as exc:  # not JSON, not a notebook: compared as text
+            log.debug("not comparing as notebooks: %s", exc)
+            return None
+    try:
+        return read[0], diff_notebooks(read[0], read[1])
+    except Exception as exc:  # nbdime choked on one side (e.g. a malformed output)
+        log.warning("gitsync: could not compare a notebook cell by cell: %r", exc)
+        return None

@@ -5,8 +5,9 @@ Blocking; the engine calls it on its git thread. The sync branch lives here and 
 (`branch`); the engine changes it through `switch_branch` / `rename_branch` in its jobs.
 
 Ref ownership, so that two threads never write the same ref:
-- the git thread (this class, `snapshots`, `merging`) writes `refs/heads/<sync branch>` and
-  rescue branches;
+- the git thread (this class, `snapshots`, `merging`, `publish`) writes
+  `refs/heads/<sync branch>`, rescue branches, and `refs/gitsync/publish/*` (a publish commit
+  waiting for its push);
 - the transport thread (`transport`) writes what it learned from the remote:
   `refs/gitsync/remote/<branch>` and `refs/gitsync/fetched/*`, and `.git/shallow`.
 
@@ -21,12 +22,14 @@ here (every snapshot's second parent is its base commit): `is_ancestor` follows 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import getpass
 import logging
 import os
 import re
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -45,11 +48,16 @@ SIGNATURE_NAME = "Jupyter GitSync"
 SIGNATURE_EMAIL = "gitsync@localhost"  # a commit with this committer is a snapshot
 BASE_TRAILER = "Gitsync-Base"
 HEAD_TRAILER = "Gitsync-Head"
+SESSION_TRAILER = "Gitsync-Session"  # which session made a snapshot: a label, see session_label
 TRACKING_PREFIX = "refs/gitsync/remote/"
 FETCHED_PREFIX = "refs/gitsync/fetched/"
 
 _TRAILER_SEARCH_DEPTH = 1000  # snapshots walked back from a merge to find its base
 _FULL_SHA = re.compile(r"[0-9a-f]{40}")
+MAX_SESSION_LABEL_CHARS = 80
+# What a session label may hold: a host or server name, a time. Anything else in a trailer came
+# from somebody else's push and is not shown.
+_SESSION_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._:@+/-]*")
 _STAGED_KEPT = "You have staged changes, so your HEAD and index were left as they are."
 
 # progress(phase, done, total, bytes): called on a worker thread during long work
@@ -105,6 +113,49 @@ def default_user() -> str:
         except (KeyError, OSError):
             user = "user"
     return sanitize_ref_component(user)
+
+
+def session_label(started: dt.datetime | None = None) -> str:
+    """A short human label for this session, written into each snapshot it makes: the
+    JupyterHub server's name (the user's name, plus the named server's) or else the host's,
+    and when the session started (UTC, to the second, so two sessions on one host differ)."""
+    user = os.environ.get("JUPYTERHUB_USER", "")
+    server = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
+    where = f"{user}/{server}" if user and server else user or socket.gethostname() or "session"
+    when = (started or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    where = re.sub(r"[^A-Za-z0-9._:@+/-]+", "-", where).strip("-") or "session"
+    room = MAX_SESSION_LABEL_CHARS - len(" 2026-12-01T22:33:44Z")
+    return f"{where[:room]} {when:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def valid_session_label(value: str | None) -> str | None:
+    """`value` if it reads as a session label, else None: trailers come from whoever pushed
+    (control characters, megabytes, markup), and are only shown when they are plain."""
+    if value is None or len(value) > MAX_SESSION_LABEL_CHARS:
+        return None
+    return value if _SESSION_LABEL.fullmatch(value) else None
+
+
+def session_of(message: bytes) -> str | None:
+    """The session label a raw commit message records, validated (see valid_session_label)."""
+    prefix = f"{SESSION_TRAILER}: ".encode()
+    for line in message.splitlines():
+        if line.startswith(prefix):
+            try:
+                return valid_session_label(line[len(prefix) :].decode("utf-8").strip())
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def author_of(repo: pygit2.Repository) -> tuple[str, str]:
+    """The user's name and e-mail from the repository's git config, else the hub user."""
+    config = repo.config
+    try:
+        return str(config["user.name"]), str(config["user.email"])
+    except KeyError:
+        user = os.environ.get("JUPYTERHUB_USER") or SIGNATURE_NAME
+        return user, SIGNATURE_EMAIL
 
 
 def is_snapshot(commit: pygit2.Commit) -> bool:
@@ -332,12 +383,7 @@ class SyncRepository:
 
     def author(self) -> tuple[str, str]:
         """The user's name and e-mail from git config, else the hub user."""
-        config = self.repo.config
-        try:
-            return str(config["user.name"]), str(config["user.email"])
-        except KeyError:
-            user = os.environ.get("JUPYTERHUB_USER") or SIGNATURE_NAME
-            return user, SIGNATURE_EMAIL
+        return author_of(self.repo)
 
     # -- the user's HEAD ------------------------------------------------------------------------
 

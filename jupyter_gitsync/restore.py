@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from pygit2 import Oid
 
-from . import filters, inbound
+from . import filters, inbound, versions
 from .errors import ConfigError, GitSyncError
 from .merging import Displaced, displaced_by_merges, merge_snapshots, rescue_branch_name
 from .repository import (
@@ -47,6 +47,8 @@ BASE_REF = f"{FETCHED_PREFIX}base"  # where a snapshot's base commit is fetched 
 MAX_HISTORY_DEPTH = 256  # commits of a remote tip's history fetched at most to meet ours
 _BASE_DEPTH = 4  # a snapshot's base is its second parent: depth 2 (3 under a merge snapshot)
 _MAX_HISTORY_FETCHES = 12
+MAX_OLDER_DEPTH = 100_000  # snapshots deep a history page may have fetched
+OLDER_REF = f"{FETCHED_PREFIX}history"  # where the sync branch is fetched to, deeper
 
 
 @dataclass
@@ -224,6 +226,40 @@ def fetch_history(
         log.info("gitsync: the remote did not hand out a commit by its id: %s", exc.message)
 
 
+def fetch_older(
+    transport: Transport,
+    url: str,
+    token: TokenGetter,
+    branch_ref: str,
+    depth: int,
+    watch: Watch | None = None,
+) -> None:
+    """Fetch the remote's sync branch `depth` commits deep, so that history reaches further
+    back than a shallow restore left it (on the transport thread; only objects that are not
+    here come). A `watch` cancelled before the call starts (it waited behind another) ends it
+    at once."""
+    watch = watch or Watch()
+    watch.touch()
+    try:
+        transport.fetch(url, token, [f"+{branch_ref}:{OLDER_REF}"], None, watch, depth)
+    finally:
+        transport.forget(OLDER_REF)
+
+
+def fetch_versions(
+    transport: Transport, url: str, token: TokenGetter, heads: RemoteHeads, branch: str
+) -> None:
+    """Bring the remote's versions of `branch` that are not here (see `versions.wanted`); a
+    failure leaves them for the next restore."""
+    wanted = versions.wanted(heads, transport.repository(), branch)
+    if not wanted:
+        return
+    try:
+        transport.fetch_tips(url, token, wanted)
+    except GitSyncError as exc:
+        log.warning("gitsync: could not fetch the branch's versions: %s", exc.message)
+
+
 def workspace_is_empty(repo: SyncRepository, excludes: tuple[str, ...]) -> bool:
     """Nothing in the workspace but `.git` and excluded names, and no commit checked out."""
     for name in os.listdir(repo.workspace):
@@ -341,7 +377,7 @@ def _merge(
     progress: Progress | None,
 ) -> RestoreResult:
     rescue = rescue_branch_name(repo.branch, remote_tip)
-    merged = merge_snapshots(repo, local_tip, remote_tip, rescue)
+    merged = merge_snapshots(repo, local_tip, remote_tip, rescue, snaps.session)
     if merged.conflicts:
         repo.create_rescue_branch(rescue, remote_tip, merged.conflicts)
         message = (
@@ -407,6 +443,7 @@ def run_restore(
             history = History(fetched, heads, known)
             while (step := history.next(repo)) is not None:
                 fetch_history(transport, url, token, step, progress)
+            fetch_versions(transport, url, token, heads, repo.branch)
         snaps.snapshot(None)
         return take_in(repo, snaps, fetched, progress)
     finally:

@@ -33,10 +33,13 @@ from .errors import WorkspaceError
 from .repository import (
     BASE_TRAILER,
     HEAD_TRAILER,
+    SESSION_TRAILER,
     SIGNATURE_EMAIL,
     SIGNATURE_NAME,
     Progress,
     SyncRepository,
+    session_label,
+    valid_session_label,
 )
 
 log = logging.getLogger(__name__)
@@ -69,8 +72,12 @@ class Snapshotter:
         repo: SyncRepository,
         excludes: Iterable[str] = filters.DEFAULT_EXCLUDES,
         max_file_size_bytes: int = filters.DEFAULT_MAX_FILE_SIZE_BYTES,
+        session: str | None = None,
     ) -> None:
         self.repo = repo
+        # written into every snapshot (`Gitsync-Session`), so history can say which session
+        # made it; a label that would not read back as one is left out
+        self.session = valid_session_label(session or session_label())
         self._bound = repo.repo  # the repository object the index and ignore rules are on
         self.excludes = tuple(excludes)
         self.max_file_size_bytes = max_file_size_bytes
@@ -210,8 +217,9 @@ class Snapshotter:
                 return quoted.removeprefix(root)
         return None
 
-    def snapshot(self, paths: Iterable[str] | None) -> Snapshot | None:
-        """Stage `paths` (None: scan the whole workspace) and commit if the tree changed."""
+    def snapshot(self, paths: Iterable[str] | None, message: str | None = None) -> Snapshot | None:
+        """Stage `paths` (None: scan the whole workspace) and commit if the tree changed;
+        `message` (one line) stands in for the one made from what changed."""
         try:
             candidates = self.scan() if paths is None else set(paths)
             self._staged = []
@@ -219,7 +227,7 @@ class Snapshotter:
             for relpath in sorted(candidates):
                 self._stage(relpath)
             tree = self.index.write_tree()
-            commit = self._commit(tree, len(candidates))
+            commit = self._commit(tree, len(candidates), message)
             self.index.write()
         except OSError as exc:
             raise WorkspaceError(
@@ -394,7 +402,7 @@ class Snapshotter:
             self._staged.append(("D", f"{relpath}/"))
         self.skipped.pop(relpath, None)
 
-    def _commit(self, tree: pygit2.Oid, touched: int) -> Snapshot | None:
+    def _commit(self, tree: pygit2.Oid, touched: int, summary: str | None) -> Snapshot | None:
         tip = self.repo.tip()
         base = self.repo.user_head()
         previous = tip if tip is not None else base
@@ -403,7 +411,8 @@ class Snapshotter:
             return None
         if previous_tree is None and len(self.index) == 0:
             return None
-        message = self._describe(self._staged) + self._trailers(base)
+        described = f"{summary}\n" if summary else self._describe(self._staged)
+        message = described + self._trailers(base)
         parents = [p for p in (tip, base) if p is not None]
         if len(parents) == 2 and parents[0] == parents[1]:
             parents.pop()
@@ -416,14 +425,17 @@ class Snapshotter:
         return Snapshot(commit=str(oid), message=message, paths=touched)
 
     def _trailers(self, base: pygit2.Oid | None) -> str:
-        """Record where the user's HEAD was, so a restore can put it back there."""
-        if base is None:
-            return ""
-        lines = [f"{BASE_TRAILER}: {base}"]
-        head_ref = self.repo.user_head_ref()
-        if head_ref is not None:
-            lines.append(f"{HEAD_TRAILER}: {head_ref}")
-        return "\n" + "\n".join(lines) + "\n"
+        """Record where the user's HEAD was, so a restore can put it back there, and which
+        session made the snapshot."""
+        lines = []
+        if base is not None:
+            lines.append(f"{BASE_TRAILER}: {base}")
+            head_ref = self.repo.user_head_ref()
+            if head_ref is not None:
+                lines.append(f"{HEAD_TRAILER}: {head_ref}")
+        if self.session is not None:
+            lines.append(f"{SESSION_TRAILER}: {self.session}")
+        return "\n" + "\n".join(lines) + "\n" if lines else ""
 
     @staticmethod
     def _describe(staged: list[tuple[str, str]]) -> str:
@@ -457,6 +469,19 @@ class Snapshotter:
         files the sync never owned are in the way) are neither written nor kept: the next
         snapshot records that this workspace does not sync them.
         """
+        self.write_tree_of(commit, progress, withheld, dropped)
+        self.git.references.create(self.repo.sync_ref, commit, force=True)
+
+    def write_tree_of(
+        self,
+        commit: pygit2.Oid,
+        progress: Progress | None = None,
+        withheld: dict[str, str] | None = None,
+        dropped: list[str] | None = None,
+    ) -> None:
+        """Check `commit`'s tree out over the files the sync owns, with `withheld` and
+        `dropped` as `take` says, leaving the sync branch where it is (a restore of an earlier
+        snapshot then commits the result on top)."""
         withheld = withheld or {}
         skipped = [*withheld, *(dropped or [])]
         target = self.git[commit].peel(pygit2.Commit).tree_id
@@ -472,7 +497,6 @@ class Snapshotter:
                     self.withheld[path] = reason
             self.index.write()
             self._save_withheld()
-        self.git.references.create(self.repo.sync_ref, commit, force=True)
 
     def _tree_without(self, commit: pygit2.Oid, paths: list[str]) -> pygit2.Oid:
         """`commit`'s tree less `paths`, each replaced by this workspace's own file where

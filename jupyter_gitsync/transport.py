@@ -113,6 +113,10 @@ class Transport:
         self._local = threading.local()
         self._config = gitdir / "gitsync" / "transport.config"
 
+    def repository(self) -> pygit2.Repository:
+        """This thread's repository object (for reads that plan a fetch)."""
+        return self._repo()
+
     def _repo(self) -> pygit2.Repository:
         repo: pygit2.Repository | None = getattr(self._local, "repo", None)
         if repo is None:
@@ -251,6 +255,25 @@ class Transport:
             if tracking and sent is not None:
                 repo.references.create(tracking, sent, force=True)
         return callbacks.sent
+
+    def push_to(
+        self,
+        url: str,
+        token: TokenGetter,
+        local_ref: str,
+        remote_ref: str,
+        watch: Watch | None = None,
+    ) -> pygit2.Oid | None:
+        """Push `local_ref` to `remote_ref`, a name of the remote's own (a published branch:
+        see `publish`), never forcing: a branch that moved on meanwhile refuses
+        (PushRejected). Returns the commit sent (None: the remote had it already)."""
+        callbacks = _Callbacks(token, watch or Watch(), _origin(url))
+        with _translated_errors(token):
+            remote = self._repo().remotes.create_anonymous(url)
+            remote.push([f"{local_ref}:{remote_ref}"], callbacks=callbacks)
+            if callbacks.rejection:
+                raise PushRejected(f"The remote refused the update: {callbacks.rejection}")
+        return callbacks.sent.get(local_ref)
 
     def delete(
         self, url: str, token: TokenGetter, refs: list[str], watch: Watch | None = None
@@ -455,6 +478,7 @@ def classify(message: str) -> GitSyncError:
             "non-fastforwardable",
             "rejected",
             "not present locally",
+            "no commit object",  # a tag the remote holds with another object: never forced
         )
     ):
         return PushRejected(f"The remote refused the push ({message}).")

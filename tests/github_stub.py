@@ -17,10 +17,19 @@ OAuthenticator) can both talk to it. It follows GitHub's documented requests and
 - `GET /user` (`Authorization: Bearer|token`) → the user, `X-OAuth-Scopes`; 401 Bad credentials
 - `GET /repos/{o}/{r}` → the repository with the caller's `permissions`
 - `POST /repos/{o}/{r}/forks` → 202 and the fork
+- `POST /repos/{o}/{r}/pulls` ("Create a pull request": `title`, `head` (`branch`, or
+  `owner:branch` from a fork in the same network), `base`, `body`) → 201 with the pull request
+  (`number`, `html_url`, `state`, `head` and `base` objects); 422 "Validation Failed" for a head
+  or base branch the git repository behind it does not have (`field` head/base, `code`
+  invalid), for a pull request already open for that head ("A pull request already exists for
+  owner:branch."), and for a missing field; 401 Bad credentials; 403 without push access to the
+  head repository; 404 for a repository that is not there
+- `GET /repos/{o}/{r}/pulls?head=owner:branch&state=open|closed|all&base=` → the list
 - `GET /repos/{o}/{r}/installation`, `POST /app/installations/{id}/access_tokens` (App JWT)
 
 Tests drive its state: who is signed in to GitHub in the browser, approve, deny or expire a
-code, demand slow_down, make tokens expire (with refresh tokens), revoke tokens.
+code, demand slow_down, make tokens expire (with refresh tokens), revoke tokens, make one
+endpoint answer with a failure (`fail`) or wait before it answers (`hold`).
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -104,6 +114,25 @@ class Repo:
     parent: str | None = None  # owner/name of the repository this is a fork of
 
 
+@dataclass
+class Pull:
+    """A pull request as GitHub keeps it: in repository `repo` (owner/name), from branch
+    `head_ref` of `head_owner`'s repository in the same network into `base`."""
+
+    number: int
+    repo: str
+    title: str
+    body: str | None
+    head_owner: str
+    head_repo: str
+    head_ref: str
+    head_sha: str
+    base: str
+    base_sha: str
+    user: str
+    state: str = "open"
+
+
 class GitHubStub:
     """GitHub and JupyterHub on 127.0.0.1; every control may be used from any thread."""
 
@@ -129,6 +158,11 @@ class GitHubStub:
         self.repos: dict[str, Repo] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, form fields
         self.forks: list[str] = []
+        self.pulls: list[Pull] = []
+        # "METHOD /path" -> an HTTP status that endpoint answers with instead (GitHub failing)
+        self.fail: dict[str, int] = {}
+        # "METHOD /path" -> an event that endpoint waits for before it answers (a slow GitHub)
+        self.hold: dict[str, threading.Event] = {}
         self._web_issued: list[tuple[str, str]] = []  # (token, login), oldest first
         # GitHub App
         self.app_id = str(secrets.randbelow(900000) + 100000)
@@ -178,6 +212,8 @@ class GitHubStub:
 
     def stop(self) -> None:
         """Stop listening (idempotent); the port is gone, like GitHub being unreachable."""
+        for hold in list(self.hold.values()):
+            hold.set()  # a held answer must not keep a thread waiting
         if self._loop is not None and self._thread is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
@@ -358,9 +394,17 @@ class _Handler(tornado.web.RequestHandler):
     def initialize(self, stub: GitHubStub) -> None:
         self.stub = stub
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
+        endpoint = f"{self.request.method} {self.request.path}"
         with self.stub.lock:
             self.stub.requests.append((self.request.method or "", self.request.path, self.form()))
+            hold = self.stub.hold.get(endpoint)
+        if hold is not None:  # GitHub taking its time: answer once the test lets it
+            await asyncio.get_running_loop().run_in_executor(None, hold.wait)
+        with self.stub.lock:
+            failure = self.stub.fail.get(endpoint)
+        if failure is not None:
+            self.reply(failure, _failure_body(failure))
 
     def form(self) -> dict[str, str]:
         """Form-encoded or JSON body fields (GitHub's OAuth endpoints take both)."""
@@ -613,6 +657,122 @@ class ForkHandler(_Handler):
         self.reply(202, _repo_json(self.stub, fork))
 
 
+class PullsHandler(_Handler):
+    """Create a pull request, and list them (GitHub's "Pulls" REST API)."""
+
+    def post(self, owner: str, name: str) -> None:
+        stub = self.stub
+        record = stub.user_for(self.request.headers.get("Authorization"))
+        if record is None:
+            self.bad_credentials()
+            return
+        full_name = f"{owner}/{name}"
+        with stub.lock:
+            repo = stub.repos.get(full_name)
+        if repo is None:
+            self.not_found()
+            return
+        try:
+            fields = json.loads(self.request.body or b"{}")
+        except ValueError:
+            self.reply(400, {"message": "Problems parsing JSON", "documentation_url": _PULLS_DOC})
+            return
+        if not isinstance(fields, dict):
+            fields = {}
+        for required in ("head", "base", "title"):
+            if not isinstance(fields.get(required), str):
+                message = f'Invalid request.\n\n"{required}" wasn\'t supplied.'
+                self.reply(422, {"message": message, "documentation_url": _PULLS_DOC})
+                return
+        head, base, title = fields["head"], fields["base"], fields["title"]
+        head_owner, _, head_ref = head.rpartition(":")
+        head_owner = head_owner or owner
+        with stub.lock:
+            head_repo = self._in_network(full_name, head_owner)
+            if head_repo is not None and not self._may_push(record, head_repo):
+                self.reply(403, _failure_body(403))
+                return
+            head_sha = branch_sha(stub, head_repo, head_ref) if head_repo else None
+            base_sha = branch_sha(stub, full_name, base)
+            invalid = [
+                {"resource": "PullRequest", "field": field, "code": "invalid"}
+                for field, sha in (("base", base_sha), ("head", head_sha))
+                if sha is None
+            ]
+            if invalid:
+                self.reply(422, _validation_failed(*invalid))
+                return
+            assert head_repo is not None and head_sha is not None and base_sha is not None
+            if any(
+                p.repo == full_name
+                and p.state == "open"
+                and (p.head_owner, p.head_ref) == (head_owner, head_ref)
+                for p in stub.pulls
+            ):
+                message = f"A pull request already exists for {head_owner}:{head_ref}."
+                error = {"resource": "PullRequest", "code": "custom", "message": message}
+                self.reply(422, _validation_failed(error))
+                return
+            body = fields.get("body")
+            pull = Pull(
+                number=len(stub.pulls) + 1,
+                repo=full_name,
+                title=title,
+                body=body if isinstance(body, str) else None,
+                head_owner=head_owner,
+                head_repo=head_repo,
+                head_ref=head_ref,
+                head_sha=head_sha,
+                base=base,
+                base_sha=base_sha,
+                user=record.login or "app",
+            )
+            stub.pulls.append(pull)
+            answer = _pull_json(stub, pull)
+        self.reply(201, answer, {"Location": answer["url"]})
+
+    def get(self, owner: str, name: str) -> None:
+        stub = self.stub
+        authorization = self.request.headers.get("Authorization")
+        if authorization and stub.user_for(authorization) is None:
+            self.bad_credentials()
+            return
+        full_name = f"{owner}/{name}"
+        with stub.lock:
+            if full_name not in stub.repos:
+                self.not_found()
+                return
+            state = self.get_argument("state", "open")
+            head = self.get_argument("head", None)
+            base = self.get_argument("base", None)
+            listed = [
+                _pull_json(stub, p)
+                for p in reversed(stub.pulls)  # newest first, as GitHub sorts by default
+                if p.repo == full_name
+                and (state == "all" or p.state == state)
+                and (head is None or head == f"{p.head_owner}:{p.head_ref}")
+                and (base is None or base == p.base)
+            ]
+        self.reply(200, listed)
+
+    def _in_network(self, full_name: str, head_owner: str) -> str | None:
+        """The repository of `head_owner` in `full_name`'s network (itself, or a fork)."""
+        if head_owner == full_name.split("/")[0]:
+            return full_name
+        for candidate in self.stub.repos.values():
+            if candidate.owner == head_owner and candidate.parent == full_name:
+                return f"{candidate.owner}/{candidate.name}"
+        return None
+
+    def _may_push(self, record: Token, head_repo: str) -> bool:
+        repo = self.stub.repos.get(head_repo)
+        if repo is None:
+            return False
+        if record.kind == "installation":
+            return repo.installation is not None and repo.installation == record.installation
+        return record.login == repo.owner or record.login in repo.pushers
+
+
 class GitHandler(tornado.web.RequestHandler):
     """`<owner>/<repo>.git/...`: handed to the real git server, as GitHub serves git."""
 
@@ -742,14 +902,96 @@ def _repo_json(stub: GitHubStub, repo: Repo) -> dict[str, Any]:
         "fork": repo.parent is not None,
         "html_url": f"{stub.url}/{full_name}",
         "clone_url": f"{stub.url}/{full_name}.git",
+        "default_branch": _default_branch(stub, full_name),
     }
     parent = stub.repos.get(repo.parent) if repo.parent else None
     if parent is not None:  # GitHub adds the parent (and the network's source) to a fork
         body["parent"] = body["source"] = {
             "full_name": repo.parent,
             "clone_url": f"{stub.url}/{repo.parent}.git",
+            "default_branch": _default_branch(stub, repo.parent),
         }
     return body
+
+
+def _git_out(stub: GitHubStub, full_name: str, *args: str) -> str | None:
+    """What the git CLI says in the repository behind `full_name`, or None (no repository
+    there, or git says no)."""
+    if stub.git is None or not stub.git.repo_path(full_name).exists():
+        return None
+    out = subprocess.run(
+        ["git", "--git-dir", str(stub.git.repo_path(full_name)), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _default_branch(stub: GitHubStub, full_name: str) -> str:
+    head = _git_out(stub, full_name, "symbolic-ref", "HEAD")
+    return head.removeprefix("refs/heads/") if head else "main"
+
+
+def branch_sha(stub: GitHubStub, full_name: str, branch: str) -> str | None:
+    """The commit branch `branch` of repository `full_name` is at, in its git repository."""
+    if not branch or branch.startswith("-"):
+        return None
+    return _git_out(stub, full_name, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")
+
+
+_FAILURES = {
+    401: "Bad credentials",
+    403: "Resource not accessible by personal access token",
+    404: "Not Found",
+    422: "Validation Failed",
+    500: "Server Error",
+    502: "Server Error",
+    503: "Service Unavailable",
+}
+_PULLS_DOC = "https://docs.github.com/rest/pulls/pulls#create-a-pull-request"
+
+
+def _failure_body(status: int) -> dict[str, Any]:
+    return {
+        "message": _FAILURES.get(status, "Error"),
+        "documentation_url": "https://docs.github.com/rest",
+    }
+
+
+def _validation_failed(*errors: dict[str, str]) -> dict[str, Any]:
+    """GitHub's 422 answer: "Validation Failed" and the list of what failed."""
+    return {"message": "Validation Failed", "errors": list(errors), "documentation_url": _PULLS_DOC}
+
+
+def _pull_json(stub: GitHubStub, pull: Pull) -> dict[str, Any]:
+    """A pull request as GitHub answers it (the fields clients read)."""
+    api = f"{stub.url}/repos/{pull.repo}/pulls/{pull.number}"
+    base_owner = pull.repo.split("/")[0]
+
+    def side(owner: str, repo: str, ref: str, sha: str) -> dict[str, Any]:
+        return {
+            "label": f"{owner}:{ref}",
+            "ref": ref,
+            "sha": sha,
+            "user": {"login": owner},
+            "repo": {"full_name": repo, "owner": {"login": owner}, "name": repo.split("/")[1]},
+        }
+
+    return {
+        "url": api,
+        "id": 1_000_000 + pull.number,
+        "number": pull.number,
+        "html_url": f"{stub.url}/{pull.repo}/pull/{pull.number}",
+        "state": pull.state,
+        "title": pull.title,
+        "body": pull.body,
+        "user": {"login": pull.user},
+        "draft": False,
+        "merged": False,
+        "head": side(pull.head_owner, pull.head_repo, pull.head_ref, pull.head_sha),
+        "base": side(base_owner, pull.repo, pull.base, pull.base_sha),
+    }
 
 
 def _routes(stub: GitHubStub) -> list[tuple[str, type[_Handler], dict[str, Any]]]:
@@ -762,6 +1004,7 @@ def _routes(stub: GitHubStub) -> list[tuple[str, type[_Handler], dict[str, Any]]
         (r"/user", UserHandler, kwargs),
         (rf"/repos/{part}/{part}/installation", InstallationHandler, kwargs),
         (rf"/repos/{part}/{part}/forks", ForkHandler, kwargs),
+        (rf"/repos/{part}/{part}/pulls", PullsHandler, kwargs),
         (rf"/repos/{part}/{part}", RepoHandler, kwargs),
         (r"/app/installations/([0-9]+)/access_tokens", AccessTokensHandler, kwargs),
         (r"/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\.git/.*)", GitHandler, kwargs),

@@ -15,7 +15,7 @@ from jupyter_gitsync import cli
 from tests.github_stub import GitHubStub
 from tests.gitserver import GitHTTPServer
 from tests.helpers import SNAPSHOT_BRANCH as BRANCH
-from tests.helpers import files, git, ref_or_none, show, wait_until
+from tests.helpers import LocalSession, files, git, ref_or_none, show, wait_until
 from tests.test_server_process import jupyter_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +42,7 @@ def run(
 def test_help_explains_each_command_and_the_exit_codes() -> None:
     top = run("--help")
     assert top.returncode == 0
-    for command in ("status", "sync", "restore", "resume"):
+    for command in ("status", "sync", "restore", "resume", "log", "versions", "save-version"):
         assert command in top.stdout
         sub = run(command, "--help")
         assert sub.returncode == 0 and "usage: jupyter gitsync " + command in sub.stdout
@@ -248,3 +248,64 @@ def test_login_from_a_terminal_signs_the_running_server_in(
         ]
     finally:
         github.stop()
+
+
+def test_log_versions_and_save_version_read_and_write_the_repository(
+    tmp_path: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+) -> None:
+    """`log`, `versions` and `save-version` work on the workspace's repository, with or without
+    a server; `save-version` pushes the version at once when a token is there."""
+    workspace = clone_into(tmp_path / "ws")
+    session = LocalSession(workspace, BRANCH, session="cli-test 2026-12-01T08:00:00Z")
+    made = []
+    for i in range(3):
+        (workspace / "paper.ipynb").write_text(f'{{"cells": [], "n": {i}}}')
+        snapshot = session.snapshot(None)
+        assert snapshot is not None
+        made.append(snapshot.commit)
+    (workspace / "other.txt").write_text("x")
+    assert session.snapshot(None) is not None
+    session.push(remote_url, lambda: token)
+    where = ("--dir", str(workspace), "--branch", BRANCH)
+
+    log = run("log", "paper.ipynb", *where)
+    assert log.returncode == cli.OK, log.stderr
+    lines = log.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == [sha[:12] for sha in reversed(made)]
+    assert "(cli-test 2026-12-01T08:00:00Z)" in lines[0]
+    whole = run("log", "-n", "2", *where)
+    assert len(whole.stdout.splitlines()) == 3 and "(more: -n 4)" in whole.stdout
+    assert run("log", "-n", "0", *where).returncode == cli.FAILED
+    assert run("log", "../x", *where).returncode == cli.FAILED
+    assert run("log", "paper.ipynb", *where, "--branch", "gitsync/nobody").stdout.startswith(
+        "No snapshots"
+    )
+
+    assert "No versions" in run("versions", *where).stdout
+    saved = run("save-version", "draft-1", "-m", "First draft", *where, token=token)
+    assert saved.returncode == cli.OK, saved.stderr
+    assert "Pushed it" in saved.stdout and token not in saved.stdout + saved.stderr
+    tag = f"refs/tags/{BRANCH}/draft-1"
+    bare = git_server.repo_path(remote)
+    assert git(bare, "rev-parse", f"{tag}^{{commit}}") == git(workspace, "rev-parse", BRANCH)
+    listed = run("versions", *where)
+    assert listed.stdout.split()[:2] == ["draft-1", git(workspace, "rev-parse", BRANCH)[:12]]
+    assert "not pushed" not in listed.stdout
+    assert "[draft-1]" in run("log", *where).stdout.splitlines()[0]
+
+    older = run("save-version", "first", "--at", made[0], *where)  # no token: left to the server
+    assert older.returncode == cli.OK and "running server pushes it" in older.stdout
+    assert "(not pushed yet)" in run("versions", *where).stdout
+    for bad in ("a..b", "x.lock", "a/b", "draft-1"):
+        refused = run("save-version", bad, "-m", "m", *where)
+        assert refused.returncode == cli.FAILED, bad
+    assert git(workspace, "tag", "-l").splitlines() == [
+        f"{BRANCH}/draft-1",
+        f"{BRANCH}/first",
+    ]
+    session.close()

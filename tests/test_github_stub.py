@@ -6,13 +6,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import subprocess
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
 from tests.github_stub import GitHubStub
+from tests.gitserver import GitHTTPServer
+from tests.helpers import git
 
 CALLBACK = "http://127.0.0.1:8000/hub/oauth_callback"
 
@@ -116,3 +120,114 @@ def test_wrong_credentials_and_a_user_who_cancels(github: GitHubStub) -> None:
     github.browser_login = None
     back = authorize(github, state="s")
     assert back["error"] == ["access_denied"] and back["state"] == ["s"]
+
+
+# -- pull requests ("Create a pull request", "List pull requests") ---------------------------------
+
+
+@pytest.fixture
+def hosted(git_server: GitHTTPServer) -> Iterator[GitHubStub]:
+    """The stand-in with its repositories in the real git server: octo/project, where ada may
+    push, with a branch `feature`."""
+    stub = GitHubStub().start()
+    stub.git = git_server
+    stub.add_repo("octo", "project", pushers={"ada"})
+    bare = git_server.repo_path("octo/project")
+    subprocess.run(["git", "--git-dir", str(bare), "branch", "feature", "main"], check=True)
+    yield stub
+    stub.stop()
+
+
+def open_pull(stub: GitHubStub, token: str, repo: str = "octo/project", **fields: Any) -> Any:
+    return requests.post(
+        f"{stub.url}/repos/{repo}/pulls",
+        json=fields,
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"},
+        timeout=10,
+    )
+
+
+def list_pulls(stub: GitHubStub, repo: str = "octo/project", **query: str) -> Any:
+    response = requests.get(f"{stub.url}/repos/{repo}/pulls", params=query, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_pull_request_opens_once_per_head(hosted: GitHubStub, git_server: GitHTTPServer) -> None:
+    ada = hosted.add_user_token("ada")
+    wanted = {"title": "Faster loader", "body": "It reads less.", "head": "feature", "base": "main"}
+    created = open_pull(hosted, ada, **wanted)
+    assert created.status_code == 201, created.text
+    pull = created.json()
+    assert pull["number"] == 1 and pull["state"] == "open"
+    assert pull["html_url"] == f"{hosted.url}/octo/project/pull/1"
+    assert created.headers["Location"] == pull["url"]
+    assert (pull["title"], pull["body"]) == ("Faster loader", "It reads less.")
+    sha = git(git_server.repo_path("octo/project"), "rev-parse", "refs/heads/feature")
+    assert pull["head"]["ref"] == "feature" and pull["head"]["label"] == "octo:feature"
+    assert pull["head"]["sha"] == sha and pull["head"]["repo"]["full_name"] == "octo/project"
+    assert pull["base"]["ref"] == "main" and pull["user"]["login"] == "ada"
+
+    again = open_pull(hosted, ada, **wanted)
+    assert again.status_code == 422
+    refusal = again.json()
+    assert refusal["message"] == "Validation Failed"
+    assert refusal["errors"] == [
+        {
+            "resource": "PullRequest",
+            "code": "custom",
+            "message": "A pull request already exists for octo:feature.",
+        }
+    ]
+    assert [p["number"] for p in list_pulls(hosted, head="octo:feature", state="open")] == [1]
+    assert list_pulls(hosted, head="octo:other") == []
+    assert list_pulls(hosted, head="octo:feature", state="closed") == []
+    assert len(hosted.pulls) == 1
+
+
+def test_a_pull_request_from_a_fork_names_its_owner(
+    hosted: GitHubStub, git_server: GitHTTPServer
+) -> None:
+    eve = hosted.add_user_token("eve")
+    hosted.add_fork("octo/project", "eve")
+    missing = open_pull(hosted, eve, title="t", head="eve:mine", base="main")
+    assert missing.status_code == 422
+    assert missing.json()["errors"] == [
+        {"resource": "PullRequest", "field": "head", "code": "invalid"}
+    ]
+    fork = git_server.repo_path("eve/project")
+    subprocess.run(["git", "--git-dir", str(fork), "branch", "mine", "main"], check=True)
+    created = open_pull(hosted, eve, title="t", head="eve:mine", base="main")
+    assert created.status_code == 201, created.text
+    assert created.json()["head"]["repo"]["full_name"] == "eve/project"
+    assert created.json()["head"]["label"] == "eve:mine"
+    listed = list_pulls(hosted, head="eve:mine", state="all")
+    assert [p["html_url"] for p in listed] == [created.json()["html_url"]]
+
+
+def test_pull_request_refusals_follow_the_documented_shapes(hosted: GitHubStub) -> None:
+    ada, eve = hosted.add_user_token("ada"), hosted.add_user_token("eve")
+    no_base = open_pull(hosted, ada, title="t", head="feature", base="nowhere")
+    assert no_base.status_code == 422
+    assert no_base.json()["errors"] == [
+        {"resource": "PullRequest", "field": "base", "code": "invalid"}
+    ]
+    neither = open_pull(hosted, ada, title="t", head="gone", base="nowhere")
+    assert {e["field"] for e in neither.json()["errors"]} == {"head", "base"}
+    untitled = open_pull(hosted, ada, head="feature", base="main")
+    assert untitled.status_code == 422 and '"title" wasn\'t supplied' in untitled.json()["message"]
+    bad = open_pull(hosted, "gho_" + "0" * 36, title="t", head="feature", base="main")
+    assert bad.status_code == 401 and bad.json()["message"] == "Bad credentials"
+    refused = open_pull(hosted, eve, title="t", head="feature", base="main")
+    assert refused.status_code == 403
+    unknown = open_pull(hosted, ada, repo="octo/absent", title="t", head="feature", base="main")
+    assert unknown.status_code == 404
+    hosted.fail["POST /repos/octo/project/pulls"] = 500
+    assert open_pull(hosted, ada, title="t", head="feature", base="main").status_code == 500
+    assert hosted.pulls == []
+    listed = requests.get(
+        f"{hosted.url}/repos/octo/project/pulls",
+        headers={"Authorization": "Bearer not-a-token"},
+        timeout=10,
+    )
+    assert listed.status_code == 401

@@ -26,13 +26,14 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from ..errors import PermissionDenied
+from ..errors import PermissionDenied, TokenMissing
 from ..repository import sanitize_ref_component
 from . import Credentials, EnvTokenProvider, TokenProvider
 from .device import DeviceFlowProvider
 from .github import AuthError, GitHubSettings, api_request, github_message, parse_repo
 from .github_app import GitHubAppProvider
 from .hub import HubAuthStateProvider
+from .pulls import PullRequest, open_pull_request
 
 log = logging.getLogger(__name__)
 
@@ -380,6 +381,24 @@ class AuthService:
             except Exception:
                 log.exception("gitsync: an on_fork callback failed")
         return fork
+
+    # -- pull requests (publish) ---------------------------------------------------------------
+
+    async def open_pull_request(
+        self, pushed_to: str, branch: str, title: str, body: str, base: str | None
+    ) -> PullRequest | None:
+        """Open a pull request for `branch`, just pushed to `pushed_to`, with the token in use
+        (see `pulls`); None when `pushed_to` is not a repository on the configured GitHub
+        (the branch is pushed, and that is all)."""
+        repository = parse_repo(pushed_to, self.github.web_url)
+        if repository is None:
+            return None
+        active = await self._active()
+        if active is None:
+            raise TokenMissing("Sign in to GitHub to open a pull request.")
+        return await open_pull_request(
+            self.github.api_url, active[1], repository, branch, title, body, base
+        )
 
     # -- sign-in and sign-out ------------------------------------------------------------------
 
