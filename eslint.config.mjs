@@ -15,7 +15,7 @@ export default defineConfig([
       '**/*.js',
       '*.config.js',
       '**/*.d.ts',
-      '.venv',
+      '.venv*',
       '.yarn',
       'jupyter_gitsync',
       'tests',

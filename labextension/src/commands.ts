@@ -31,6 +31,30 @@ export namespace CommandIDs {
    */
   export const openRescue = 'gitsync:open-rescue';
   export const deleteRescue = 'gitsync:delete-rescue';
+  /**
+   * Take `{ path? }` or `{ fromBrowser: true }`: the History panel.
+   */
+  export const showHistory = 'gitsync:show-history';
+  /**
+   * Take `{ sha?, time? }`: the snapshot to name (now without one).
+   */
+  export const saveVersion = 'gitsync:save-version';
+  /**
+   * Take `{ source?, message? }`: a snapshot or version to publish.
+   */
+  export const publish = 'gitsync:publish';
+  /**
+   * Take `{ path, base, baseTime?, remote?, remoteTime? }`.
+   */
+  export const compare = 'gitsync:compare';
+  /**
+   * Take `{ path, sha, time? }`.
+   */
+  export const restoreFile = 'gitsync:restore-file';
+  /**
+   * Take `{ sha, time? }`.
+   */
+  export const restoreWorkspace = 'gitsync:restore-workspace';
 }
 
 /**
@@ -39,7 +63,10 @@ export namespace CommandIDs {
  */
 const NEEDS_ARGUMENTS = new Set<string>([
   CommandIDs.openRescue,
-  CommandIDs.deleteRescue
+  CommandIDs.deleteRescue,
+  CommandIDs.compare,
+  CommandIDs.restoreFile,
+  CommandIDs.restoreWorkspace
 ]);
 
 /**
@@ -144,7 +171,10 @@ export function addCommands(options: ICommandsOptions): void {
   const ids = Object.values(CommandIDs);
   model.changed.connect(() => {
     for (const id of ids) {
-      commands.notifyCommandChanged(id);
+      // The History commands are registered only where there are documents.
+      if (commands.hasCommand(id)) {
+        commands.notifyCommandChanged(id);
+      }
     }
   });
 }

@@ -20,3 +20,21 @@ export const gitSyncIcon = new LabIcon({
   name: 'jupyter-gitsync:sync',
   svgstr: syncSvg
 });
+
+/**
+ * A clock with a backward arrow: "earlier states of this file".
+ */
+const historySvg = `<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">
+  <g class="jp-icon3" fill="#616161">
+    <path d="M13 3a9 9 0 0 0-9 9H1l3.9 3.9.1.1L9 12H6a7 7 0 1 1 2.05 4.95l-1.42 1.42A9 9 0 1 0 13 3z"/>
+    <path d="M12 8v5l4.25 2.52.77-1.28-3.52-2.09V8z"/>
+  </g>
+</svg>`;
+
+/**
+ * The History panel's icon in the right sidebar.
+ */
+export const historyIcon = new LabIcon({
+  name: 'jupyter-gitsync:history',
+  svgstr: historySvg
+});

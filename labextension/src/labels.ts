@@ -1,6 +1,7 @@
 import { Time } from '@jupyterlab/coreutils';
 import { nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 
+import type { IDayGroup, ITimed, RefNameProblem } from './history';
 import { IRestoreProgress, ISyncStatus, needsFork, SyncState } from './model';
 import { parseRemote, remoteName } from './remote';
 
@@ -193,6 +194,121 @@ export function describeProgress(
           )
         : trans.__('Downloading from the remote…')) + size
   };
+}
+
+/**
+ * The heading of a day of history: "Today", "Yesterday", or the date
+ * ("Monday, November 30, 2026" in the browser's language).
+ */
+export function dayHeading<T extends ITimed>(
+  group: IDayGroup<T>,
+  trans: TranslationBundle = nullTranslator.load(TRANSLATION_DOMAIN)
+): string {
+  switch (group.kind) {
+    case 'today':
+      return trans.__('Today');
+    case 'yesterday':
+      return trans.__('Yesterday');
+    default:
+      return group.date
+        ? group.date.toLocaleDateString(undefined, {
+            weekday: 'long',
+            year: 'numeric',
+            month: 'long',
+            day: 'numeric'
+          })
+        : trans.__('Unknown date');
+  }
+}
+
+/**
+ * The time of day of a snapshot ("14:32"), or the text as given when it
+ * cannot be read.
+ */
+export function formatClock(value: string): string {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) {
+    return value;
+  }
+  return date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+/**
+ * A snapshot's time with its date, for notifications and titles
+ * ("Nov 30, 14:32").
+ */
+export function formatMoment(value: string): string {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) {
+    return value;
+  }
+  return date.toLocaleString([], {
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit'
+  });
+}
+
+/**
+ * Which session made a snapshot: "this session", its label, or `null` when
+ * the server does not know.
+ */
+export function describeSession(
+  entry: { session: string | null; this_session: boolean },
+  trans: TranslationBundle = nullTranslator.load(TRANSLATION_DOMAIN)
+): string | null {
+  if (entry.this_session) {
+    return trans.__('this session');
+  }
+  return entry.session;
+}
+
+/**
+ * Why git refuses a reference name, in plain words.
+ */
+export function describeRefNameProblem(
+  problem: RefNameProblem,
+  trans: TranslationBundle = nullTranslator.load(TRANSLATION_DOMAIN)
+): string {
+  switch (problem.kind) {
+    case 'empty':
+      return trans.__('Enter a name.');
+    case 'whitespace':
+      return trans.__('A name cannot contain spaces; use - or _ instead.');
+    case 'control':
+      return trans.__('A name cannot contain control characters.');
+    case 'character':
+      return trans.__('A name cannot contain "%1".', problem.character);
+    case 'double-dot':
+      return trans.__('A name cannot contain "..".');
+    case 'at-brace':
+      return trans.__('A name cannot contain "@{".');
+    case 'only-at':
+      return trans.__('A name cannot be "@" alone.');
+    case 'slash':
+      return trans.__('A name cannot start or end with "/" or contain "//".');
+    case 'dot-start':
+      return trans.__('A name (or a part between "/") cannot start with ".".');
+    case 'dot-end':
+      return trans.__('A name cannot end with ".".');
+    case 'lock-end':
+      return trans.__(
+        'A name (or a part between "/") cannot end with ".lock".'
+      );
+    case 'reserved':
+      return trans.__(
+        'Branches starting with "%1" are Git Sync\'s own; choose another name.',
+        problem.prefix
+      );
+    case 'has-slash':
+      return trans.__('A version name cannot contain "/".');
+    case 'too-long':
+      return trans.__(
+        'A name can have at most %1 characters.',
+        problem.maxLength
+      );
+  }
 }
 
 /**

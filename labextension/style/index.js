@@ -1,1 +1,6 @@
+import 'nbdime/lib/common/collapsible.css';
+import 'nbdime/lib/styles/variables.css';
+import 'nbdime/lib/styles/common.css';
+import 'nbdime/lib/styles/diff.css';
 import './base.css';
+import './history.css';

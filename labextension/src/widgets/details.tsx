@@ -45,6 +45,14 @@ export interface IDetailsCommands {
   resume: string;
   openBranch: string;
   /**
+   * Name the workspace as it is now.
+   */
+  saveVersion?: string;
+  /**
+   * Open a pull request with the work.
+   */
+  publish?: string;
+  /**
    * Take `{ name }` of a rescue branch.
    */
   openRescue: string;
@@ -373,6 +381,8 @@ export class SyncDetails extends ReactWidget {
         ? ids.signIn
         : null,
       signedInHere ? ids.signOut : null,
+      ids.saveVersion ?? null,
+      ids.publish ?? null,
       ids.resume,
       ids.openBranch
     ].filter(
