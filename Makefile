@@ -23,6 +23,10 @@ endif
 $(STAMP): pyproject.toml package.json yarn.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# A venv set up before links share/jupyter/labextensions/jupyter-gitsync to the source
+	@# folder (labextension develop); an editable install would copy install.json through that
+	@# link into jupyter_gitsync/labextension, and the wheel would then hold it twice.
+	rm -f $(VENV)/share/jupyter/labextensions/jupyter-gitsync
 	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
 	$(BIN)/jlpm install
 	$(BIN)/jupyter labextension develop --overwrite .
