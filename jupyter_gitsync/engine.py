@@ -537,18 +537,31 @@ class SyncEngine:
         limit = snaps.max_file_size_bytes
         return await self._git(lambda: history.file_at(repo.repo, sha, path, limit))
 
-    async def diff(self, path: str, base: str, remote: str | None) -> dict[str, Any]:
+    async def diff(
+        self,
+        path: str,
+        base: str,
+        remote: str | None,
+        base_path: str | None = None,
+        remote_path: str | None = None,
+    ) -> dict[str, Any]:
         """The difference between `path` at snapshot `base` and at `remote` (None: on disk
-        now). The files are read on the git thread; nbdime compares them on another."""
+        now); `base_path` / `remote_path`: the file's name on that side, where it was renamed.
+        The files are read on the git thread; nbdime compares them on another."""
         repo, snaps = self._opened()
-        history.validate_path(path)
+        for name in (path, base_path, remote_path):
+            if name is not None:
+                history.validate_path(name)
         for sha in (base, remote):
             if sha is not None:
                 history.validate_sha(sha)
         limit = snaps.max_file_size_bytes
         sides = await self._git(
-            lambda: history.read_sides(repo.repo, repo.workspace, path, base, remote, limit)
-        )
+            lambda: history.read_sides(
+                repo.repo, repo.workspace, path, base, remote, limit,
+                base_path=base_path, remote_path=remote_path,
+            )
+        )  # fmt: skip
         return await asyncio.get_running_loop().run_in_executor(None, history.compare, sides)
 
     async def list_versions(self) -> dict[str, Any]:
@@ -557,12 +570,19 @@ class SyncEngine:
         listed = await self._git(lambda: versions.list_versions(repo.repo, repo.branch))
         return {"versions": [version.to_json() for version in listed]}
 
-    async def restore_file(self, path: str, sha: str) -> dict[str, Any]:
-        """Bring back `path` as snapshot `sha` held it, after snapshotting anything unsaved;
-        answer with the new snapshot (pushed as usual, in the background)."""
+    async def restore_file(
+        self, path: str, sha: str, from_path: str | None = None
+    ) -> dict[str, Any]:
+        """Bring back `path` as snapshot `sha` held it (held `from_path`, the file's name
+        there before a rename), after snapshotting anything unsaved; answer with the new
+        snapshot (pushed as usual, in the background)."""
         history.validate_path(path)
+        if from_path is not None:
+            history.validate_path(from_path)
         history.validate_sha(sha)
-        return await self._request("restore a file", lambda: self._job_restore_file(path, sha))
+        return await self._request(
+            "restore a file", lambda: self._job_restore_file(path, sha, from_path)
+        )
 
     async def restore_workspace(self, sha: str) -> dict[str, Any]:
         """Bring the files the sync owns back to snapshot `sha`, after snapshotting anything
@@ -595,10 +615,10 @@ class SyncEngine:
                 f"Nothing was restored: unsaved work could not be saved first. {error.message}"
             )
 
-    async def _job_restore_file(self, path: str, sha: str) -> dict[str, Any]:
+    async def _job_restore_file(self, path: str, sha: str, from_path: str | None) -> dict[str, Any]:
         repo, snaps = self._opened()
         await self._saved_first()
-        done = await self._git(rewind.restore_file, repo, snaps, path, sha)
+        done = await self._git(rewind.restore_file, repo, snaps, path, sha, from_path)
         await self._refresh()
         return {"path": path, "sha": done.sha}
 

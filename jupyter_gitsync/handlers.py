@@ -136,8 +136,9 @@ class FileHandler(HistoryHandler):
 
 
 class DiffHandler(HistoryHandler):
-    """GET /gitsync/diff?path=P&base=SHA[&remote=SHA]: P at snapshot base against P at
-    snapshot remote, or on disk now."""
+    """GET /gitsync/diff?path=P&base=SHA[&remote=SHA][&base_path=B][&remote_path=R]: P at
+    snapshot base against P at snapshot remote, or on disk now; base_path / remote_path name
+    the file on that side where it was renamed."""
 
     @web.authenticated
     @authorized
@@ -145,7 +146,8 @@ class DiffHandler(HistoryHandler):
         path, base, remote = self._query("path"), self._query("base"), self._query("remote")
         if path is None or base is None:
             raise web.HTTPError(400, "Give path and base, like ?path=a.ipynb&base=<snapshot>.")
-        await self.answer(self.engine.diff(path, base, remote))
+        names = self._query("base_path"), self._query("remote_path")
+        await self.answer(self.engine.diff(path, base, remote, *names))
 
 
 class VersionsHandler(_EngineHandler):
@@ -168,8 +170,8 @@ class VersionsHandler(_EngineHandler):
 
 
 class RestoreFileHandler(_EngineHandler):
-    """POST /gitsync/restore-file {"path", "sha"}: bring one file back; answers with the new
-    snapshot."""
+    """POST /gitsync/restore-file {"path", "sha"[, "from_path"]}: bring one file back (from
+    its name at that snapshot, where it was renamed since); answers with the new snapshot."""
 
     @web.authenticated
     @authorized
@@ -177,7 +179,8 @@ class RestoreFileHandler(_EngineHandler):
         body = _json_object(self.request.body, '{"path": "a.ipynb", "sha": "<snapshot>"}')
         path = _string_field(body, "path", "a.ipynb")
         sha = _string_field(body, "sha", "<snapshot>")
-        await self.answer(self.engine.restore_file(path, sha))
+        from_path = _string_field(body, "from_path", "old-name.ipynb", default=None)
+        await self.answer(self.engine.restore_file(path, sha, from_path))
 
 
 class RestoreWorkspaceHandler(_EngineHandler):

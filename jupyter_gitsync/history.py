@@ -475,21 +475,42 @@ def read_sides(
     base: str,
     remote: str | None,
     max_file_size_bytes: int,
+    *,
+    base_path: str | None = None,
+    remote_path: str | None = None,
 ) -> Sides:
     """The file at snapshot `base`, and at snapshot `remote` or on disk now (git thread).
-    Larger sides than a diff is made of are given by size only."""
+    Larger sides than a diff is made of are given by size only. `base_path` and `remote_path`
+    are the file's names on each side where it was renamed (default: `path`); a side without
+    the file counts as empty, except that a name given for a side must be there (NotFound)."""
     validate_path(path)
+    for given in (base_path, remote_path):
+        if given is not None:
+            validate_path(given)
     limit = min(max_file_size_bytes, NOTEBOOK_DIFF_MAX_BYTES)
-    base_blob = blob_at(commit_at(repo, base), path)
-    base_size = base_blob.size if base_blob is not None else 0
-    base_data = base_blob.data if base_blob is not None and base_size <= limit else None
+    base_data, base_size = _at_snapshot(repo, base, base_path or path, base_path is not None, limit)
     if remote is not None:
-        remote_blob = blob_at(commit_at(repo, remote), path)
-        remote_size = remote_blob.size if remote_blob is not None else 0
-        remote_data = remote_blob.data if remote_blob is not None and remote_size <= limit else None
+        remote_data, remote_size = _at_snapshot(
+            repo, remote, remote_path or path, remote_path is not None, limit
+        )
     else:
-        remote_data, remote_size = _on_disk(workspace, path, limit)
+        remote_data, remote_size = _on_disk(workspace, remote_path or path, limit)
+        if remote_path is not None and remote_data is None and not remote_size:
+            raise NotFound(f"There is no file {_shown(remote_path)} here now.")
     return Sides(path, base_data, remote_data, base_size, remote_size)
+
+
+def _at_snapshot(
+    repo: pygit2.Repository, sha: str, path: str, required: bool, limit: int
+) -> tuple[bytes | None, int]:
+    """The file's bytes at snapshot `sha` (None when absent or larger than `limit`) and its
+    size; NotFound where it is absent and `required`."""
+    blob = blob_at(commit_at(repo, sha), path)
+    if blob is None:
+        if required:
+            raise NotFound(f"Snapshot {sha[:8]} has no file {_shown(path)}.")
+        return None, 0
+    return (blob.data if blob.size <= limit else None), blob.size
 
 
 def _on_disk(workspace: Path, path: str, limit: int) -> tuple[bytes | None, int]:

@@ -36,26 +36,37 @@ class Rewound:
     kept: dict[str, str] = field(default_factory=dict)
 
 
-def restore_file(repo: SyncRepository, snaps: Snapshotter, path: str, sha: str) -> Rewound:
-    """Write `path` as snapshot `sha` holds it (atomically: a temporary file renamed over it,
-    parent folders created), then snapshot it. ConfigError (400) where the sync may not write
-    that path, NotFound (404) where the snapshot has no such file."""
+def restore_file(
+    repo: SyncRepository, snaps: Snapshotter, path: str, sha: str, from_path: str | None = None
+) -> Rewound:
+    """Write `path` as snapshot `sha` holds it, or as it holds `from_path` (the file's name
+    there, before a rename): atomically (a temporary file renamed over it, parent folders
+    created), then snapshot it. ConfigError (400) where the sync may not write that path or
+    the screen would not bring back the file at its old name, NotFound (404) where the
+    snapshot has no such file."""
     history.validate_path(path)
+    source = history.validate_path(from_path) if from_path is not None else path
     commit = history.commit_at(repo.repo, sha)
     try:
-        entry = commit.tree[path]
+        entry = commit.tree[source]
     except KeyError:
-        raise NotFound(f"Snapshot {sha[:8]} has no file {path!r}.") from None
+        raise NotFound(f"Snapshot {sha[:8]} has no file {source!r}.") from None
     if not isinstance(entry, pygit2.Blob):
-        raise NotFound(f"{path!r} is a folder at snapshot {sha[:8]}, not a file.")
-    mode = commit.tree[path].filemode
+        raise NotFound(f"{source!r} is a folder at snapshot {sha[:8]}, not a file.")
+    mode = commit.tree[source].filemode
     size = repo.repo.odb.read_header(entry.id)[1]
-    reason = inbound.withheld_reason(path, mode, size, snaps.excludes, snaps.max_file_size_bytes)
-    if reason is not None:
-        raise ConfigError(f"{path!r} cannot be restored: {reason.removeprefix('not restored: ')}.")
+    for screened in dict.fromkeys((source, path)):  # where it was, and where it goes
+        reason = inbound.withheld_reason(
+            screened, mode, size, snaps.excludes, snaps.max_file_size_bytes
+        )
+        if reason is not None:
+            raise ConfigError(
+                f"{screened!r} cannot be restored: {reason.removeprefix('not restored: ')}."
+            )
     _check_owned(repo.workspace, snaps, path)
     _write(repo.workspace / path, entry.data, mode)
-    made = snaps.snapshot([path], message=f"Restore {path} from {sha[:8]}")
+    origin = sha[:8] if source == path else f"{source} at {sha[:8]}"
+    made = snaps.snapshot([path], message=f"Restore {path} from {origin}")
     tip = made.commit if made is not None else str(repo.tip())
     return Rewound(tip)
 

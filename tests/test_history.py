@@ -229,6 +229,50 @@ def test_diff_of_two_notebook_snapshots_has_cell_level_changes(session: LocalSes
     assert removed[0]["op"] == "removerange"
 
 
+def test_diff_across_a_rename_reads_each_side_under_its_own_name(session: LocalSession) -> None:
+    old = save(session, "a.ipynb", nb("x = 1", "y = 2"))
+    (session.workspace / "a.ipynb").rename(session.workspace / "b.ipynb")
+    moved = session.snapshot(None)
+    assert moved is not None
+    new = save(session, "b.ipynb", nb("x = 1", "y = 3"))
+    repo = session.repo
+
+    def cells(**names: str) -> list[dict[str, object]]:
+        sides = history.read_sides(
+            repo.repo, repo.workspace, "b.ipynb", old.commit, names.pop("remote", None),
+            10**7, **names,
+        )  # fmt: skip
+        answer = history.compare(sides)
+        assert answer["format"] == "notebook"
+        assert [c["source"] for c in answer["base"]["cells"]] == (
+            ["x = 1", "y = 2"] if "base_path" in names else []
+        )
+        found = [d["diff"] for d in answer["diff"] if d["key"] == "cells"]
+        return found[0] if found else []
+
+    # under the current name only, the old snapshot has no such file: all of it is added
+    assert [d["op"] for d in cells()] == ["addrange"]
+    # under its name there, only the changed cell differs (against disk, and a snapshot)
+    for changed in (cells(base_path="a.ipynb"), cells(base_path="a.ipynb", remote=new.commit)):
+        assert [(d["op"], d["key"]) for d in changed] == [("patch", 1)]
+    # remote_path names the file at the newer side; the same file both sides: no change
+    assert cells(base_path="a.ipynb", remote=old.commit, remote_path="a.ipynb") == []
+    # a name given for a side must be there; bad names are refused
+    for names in (
+        {"base_path": "b.ipynb"},
+        {"base_path": "nowhere.ipynb"},
+        {"base_path": "a.ipynb", "remote": new.commit, "remote_path": "a.ipynb"},
+        {"base_path": "a.ipynb", "remote_path": "a.ipynb"},  # not on disk now
+    ):
+        with pytest.raises(NotFound):
+            cells(**names)
+    for bad in ("../a.ipynb", "/etc/passwd", ".git/config", ""):
+        with pytest.raises(ConfigError):
+            cells(base_path=bad)
+        with pytest.raises(ConfigError):
+            cells(base_path="a.ipynb", remote_path=bad)
+
+
 def test_diff_of_text_and_binary(session: LocalSession) -> None:
     old = save(session, "t.txt", "one\n")
     new = save(session, "t.txt", "two\n")

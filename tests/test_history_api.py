@@ -136,6 +136,92 @@ async def test_restore_file_makes_a_new_snapshot_that_reaches_the_remote(
     assert (workspace / "deep" / "er" / "notes.txt").read_text() == "notes\n"
 
 
+async def test_compare_and_restore_a_snapshot_from_before_a_rename(
+    jp_serverapp: Any, jp_fetch: Any, workspace: Path
+) -> None:
+    await started(jp_serverapp, jp_fetch)
+    old = await save(jp_fetch, workspace, "a.ipynb", nb("x = 1", "y = 2"))
+    (workspace / "a.ipynb").rename(workspace / "b.ipynb")
+    moved = await async_wait_until(
+        lambda: (
+            (tip := ref_or_none(workspace, f"refs/heads/{BRANCH}")) != old
+            and show(workspace, tip or "", "a.ipynb") is None
+            and show(workspace, tip or "", "b.ipynb") is not None
+            and tip
+        ),
+        what="a snapshot of the rename",
+    )
+    current = await save(jp_fetch, workspace, "b.ipynb", nb("x = 1", "y = 3"))
+    entries = (await call(jp_fetch, "history", path="b.ipynb"))["entries"]
+    assert [(e["sha"], e["path"]) for e in entries][-1] == (old, "a.ipynb")
+    assert moved in [e["sha"] for e in entries]
+
+    # compared under its name at that snapshot: one changed cell, not a whole new file
+    for remote in (None, current):
+        diff = await call(
+            jp_fetch, "diff", path="b.ipynb", base=old, base_path="a.ipynb", remote=remote
+        )
+        assert [c["source"] for c in diff["base"]["cells"]] == ["x = 1", "y = 2"]
+        cells = next(d for d in diff["diff"] if d["key"] == "cells")["diff"]
+        assert [(d["op"], d["key"]) for d in cells] == [("patch", 1)], cells
+    both = await call(
+        jp_fetch, "diff", path="b.ipynb", base=old, base_path="a.ipynb",
+        remote=moved, remote_path="b.ipynb",
+    )  # fmt: skip
+    assert not [d for d in both["diff"] if d["key"] == "cells"]  # renamed, not changed
+    blind = await call(jp_fetch, "diff", path="b.ipynb", base=old)  # the old contract
+    assert [d["op"] for d in next(d for d in blind["diff"] if d["key"] == "cells")["diff"]] == [
+        "addrange"
+    ]
+
+    # bad or unknown names: refused, nothing written, no snapshot
+    tip = ref_or_none(workspace, f"refs/heads/{BRANCH}")
+    files = sorted(os.listdir(workspace))
+    cases: list[tuple[int, str, str, dict[str, Any]]] = [
+        (400, "diff", "GET", {"path": "b.ipynb", "base": old, "base_path": "../a.ipynb"}),
+        (400, "diff", "GET", {"path": "b.ipynb", "base": old, "base_path": "/a.ipynb"}),
+        (400, "diff", "GET", {"path": "b.ipynb", "base": old, "remote_path": "x/../b.ipynb"}),
+        (404, "diff", "GET", {"path": "b.ipynb", "base": old, "base_path": "b.ipynb"}),
+        (404, "diff", "GET", {"path": "b.ipynb", "base": old, "base_path": "c.ipynb"}),
+        (
+            404, "diff", "GET",
+            {"path": "b.ipynb", "base": old, "remote": moved, "remote_path": "a.ipynb"},
+        ),
+        (400, "restore-file", "POST", {"path": "b.ipynb", "sha": old, "from_path": "../x"}),
+        (400, "restore-file", "POST", {"path": "b.ipynb", "sha": old, "from_path": "/x"}),
+        (400, "restore-file", "POST", {"path": "b.ipynb", "sha": old, "from_path": 3}),
+        (404, "restore-file", "POST", {"path": "b.ipynb", "sha": old, "from_path": "b.ipynb"}),
+        (404, "restore-file", "POST", {"path": "b.ipynb", "sha": moved, "from_path": "a.ipynb"}),
+        (404, "restore-file", "POST", {"path": "b.ipynb", "sha": old}),  # the old contract
+    ]  # fmt: skip
+    for code, endpoint, method, args in cases:
+        status, message = await refused(jp_fetch, endpoint, method, **args)
+        assert (status, endpoint, args) == (code, endpoint, args), message
+        assert message and "Traceback" not in message
+    for twice in ("base_path", "remote_path"):
+        query = [("path", "b.ipynb"), ("base", old), (twice, "a.ipynb"), (twice, "b.ipynb")]
+        with pytest.raises(HTTPClientError) as caught:
+            await jp_fetch("gitsync", "diff", params=query)
+        assert caught.value.code == 400
+    assert (ref_or_none(workspace, f"refs/heads/{BRANCH}"), sorted(os.listdir(workspace))) == (
+        tip,
+        files,
+    )
+    assert (workspace / "b.ipynb").read_text() == nb("x = 1", "y = 3")
+
+    # restored from its old name: the old content under the current name, a new snapshot
+    answer = await call(
+        jp_fetch, "restore-file", "POST", path="b.ipynb", sha=old, from_path="a.ipynb"
+    )
+    assert answer["path"] == "b.ipynb" and answer["sha"] != current
+    assert git(workspace, "rev-parse", f"{answer['sha']}^1") == current
+    assert (workspace / "b.ipynb").read_text() == nb("x = 1", "y = 2")
+    assert not (workspace / "a.ipynb").exists()
+    assert show(workspace, answer["sha"], "b.ipynb") == nb("x = 1", "y = 2").encode()
+    assert show(workspace, answer["sha"], "a.ipynb") is None
+    assert "a.ipynb" in git(workspace, "log", "-1", "--format=%s", answer["sha"])
+
+
 async def test_restore_workspace_leaves_files_the_sync_never_owned(
     jp_serverapp: Any, jp_fetch: Any, workspace: Path, git_server: GitHTTPServer, remote: str
 ) -> None:
@@ -318,11 +404,23 @@ async def test_restore_file_never_writes_what_the_sync_does_not_own(
         status, message = await refused(jp_fetch, "restore-file", "POST", path=path, sha=hostile)
         assert status == 400 and "cannot be restored" in message
         assert not (workspace / path).exists()
+    # nor under another name: screened where it was and where it would go
+    for path, from_path in ((".bashrc", "notes.txt"), ("notes.txt", ".ssh/config")):
+        status, message = await refused(
+            jp_fetch, "restore-file", "POST", path=path, sha=hostile, from_path=from_path
+        )
+        assert status == 400 and "cannot be restored" in message
+    assert not (workspace / ".bashrc").exists()
+    assert (workspace / "notes.txt").read_text() == "synced\n"
     (workspace / ".gitignore").write_text("local.txt\n")
     (workspace / "local.txt").write_text("mine, ignored\n")
     with_local = _commit_with(workspace, sha, {"local.txt": b"from a snapshot\n"})
     status, message = await refused(
         jp_fetch, "restore-file", "POST", path="local.txt", sha=with_local
+    )
+    assert status == 400
+    status, message = await refused(
+        jp_fetch, "restore-file", "POST", path="local.txt", sha=sha, from_path="notes.txt"
     )
     assert status == 400
     assert (workspace / "local.txt").read_text() == "mine, ignored\n"

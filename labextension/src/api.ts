@@ -329,10 +329,23 @@ export class GitSyncAPI {
 
   /**
    * What changed in `path` from snapshot `base` to snapshot `remote`, or to
-   * the file on disk now when `remote` is not given.
+   * the file on disk now when `remote` is not given. `names` are the file's
+   * names on each side where it was renamed since (sent only when they
+   * differ from `path`).
    */
-  async diff(path: string, base: string, remote?: string): Promise<IFileDiff> {
-    const query = Private.query({ path, base, remote });
+  async diff(
+    path: string,
+    base: string,
+    remote?: string,
+    names: { basePath?: string | null; remotePath?: string | null } = {}
+  ): Promise<IFileDiff> {
+    const query = Private.query({
+      path,
+      base,
+      remote,
+      base_path: Private.otherName(names.basePath, path),
+      remote_path: Private.otherName(names.remotePath, path)
+    });
     const diff = Private.fileDiff(
       await this._call(`diff${query}`, { method: 'GET' })
     );
@@ -383,14 +396,25 @@ export class GitSyncAPI {
   }
 
   /**
-   * Bring one file back to its content in snapshot `sha`; resolves with the
-   * new snapshot's sha (history is never rewritten).
+   * Bring one file back to its content in snapshot `sha`, where it was
+   * named `fromPath` (sent only when it differs from `path`: the file was
+   * renamed since); resolves with the new snapshot's sha (history is never
+   * rewritten).
    */
-  async restoreFile(path: string, sha: string): Promise<string> {
+  async restoreFile(
+    path: string,
+    sha: string,
+    fromPath?: string | null
+  ): Promise<string> {
+    const body: { [key: string]: string } = { path, sha };
+    const from = Private.otherName(fromPath, path);
+    if (from !== undefined) {
+      body.from_path = from;
+    }
     return Private.newSha(
       await this._call('restore-file', {
         method: 'POST',
-        body: JSON.stringify({ path, sha })
+        body: JSON.stringify(body)
       })
     );
   }
@@ -564,6 +588,17 @@ namespace Private {
       last_snapshot_at: str(v.last_snapshot_at),
       message: str(v.message) ?? ''
     };
+  }
+
+  /**
+   * A file's name on one side when it is another than `path` (a rename),
+   * else undefined: nothing to send.
+   */
+  export function otherName(
+    name: string | null | undefined,
+    path: string
+  ): string | undefined {
+    return name && name !== path ? name : undefined;
   }
 
   /**

@@ -239,3 +239,17 @@ export function orderPair<T extends { sha: string }>(
   const b = entries.findIndex(e => e.sha === second.sha);
   return a > b ? [first, second] : [second, first];
 }
+
+/**
+ * `{ [key]: name }` when an entry's file name (`name`, its name in that
+ * snapshot) is another than the file's name now (it was renamed since), for
+ * the compare and restore commands to read that snapshot under it; else
+ * `{}`.
+ */
+export function renamedArg(
+  key: string,
+  name: string | null | undefined,
+  current: string | null
+): { [key: string]: string } {
+  return name && current && name !== current ? { [key]: name } : {};
+}

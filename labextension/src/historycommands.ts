@@ -282,11 +282,19 @@ namespace Private {
             path: { type: 'string' },
             base: { type: 'string', description: 'The older snapshot' },
             baseTime: { type: 'string' },
+            basePath: {
+              type: 'string',
+              description: "The file's name in the older snapshot, if renamed"
+            },
             remote: {
               type: 'string',
               description: 'The newer snapshot; the file on disk without it'
             },
-            remoteTime: { type: 'string' }
+            remoteTime: { type: 'string' },
+            remotePath: {
+              type: 'string',
+              description: "The file's name in the newer snapshot, if renamed"
+            }
           },
           required: ['path', 'base']
         }
@@ -299,10 +307,15 @@ namespace Private {
           return;
         }
         const { SnapshotDiff } = await import('./widgets/diff');
-        const baseSide = { sha: base, time: text(args.baseTime) ?? undefined };
+        const baseSide = {
+          sha: base,
+          time: text(args.baseTime) ?? undefined,
+          path: text(args.basePath)
+        };
         const remoteSide = {
           sha: text(args.remote),
-          time: text(args.remoteTime) ?? undefined
+          time: text(args.remoteTime) ?? undefined,
+          path: text(args.remotePath)
         };
         const content = new SnapshotDiff({
           api,
@@ -358,7 +371,11 @@ namespace Private {
           properties: {
             path: { type: 'string' },
             sha: { type: 'string' },
-            time: { type: 'string' }
+            time: { type: 'string' },
+            fromPath: {
+              type: 'string',
+              description: "The file's name in that snapshot, if renamed since"
+            }
           },
           required: ['path', 'sha']
         }
@@ -380,7 +397,7 @@ namespace Private {
         try {
           const open = openContexts(context, path);
           await saveDirty(open);
-          await api.restoreFile(path, sha);
+          await api.restoreFile(path, sha, text(args.fromPath));
           await revert(open);
           Notification.success(
             when

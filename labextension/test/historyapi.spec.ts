@@ -6,6 +6,17 @@ const SHA_A = 'a'.repeat(40);
 const SHA_B = 'b'.repeat(40);
 
 /**
+ * The parameters of a query, as an object.
+ */
+function fields(search: URLSearchParams): { [name: string]: string } {
+  const all: { [name: string]: string } = {};
+  search.forEach((value, name) => {
+    all[name] = value;
+  });
+  return all;
+}
+
+/**
  * A request function that records what it was asked and answers `answer`.
  */
 function recorder(answer: unknown): jest.Mock {
@@ -93,6 +104,38 @@ describe('GitSyncAPI history end points', () => {
     expect(second.searchParams.get('remote')).toBe(SHA_B);
   });
 
+  it('names the file at each side of a diff only where it was renamed', async () => {
+    const request = recorder({ format: 'text', base: 'a\n', remote: 'b\n' });
+    const api = new GitSyncAPI({ request });
+    await api.diff('new name.ipynb', SHA_A, undefined, {
+      basePath: 'old/ñame & co.ipynb'
+    });
+    await api.diff('b.ipynb', SHA_A, SHA_B, {
+      basePath: 'a.ipynb',
+      remotePath: 'b.ipynb'
+    });
+    await api.diff('b.ipynb', SHA_A, SHA_B, { basePath: null, remotePath: '' });
+    const [first, second, third] = request.mock.calls.map(
+      call => new URL(call[0], 'http://x/gitsync/').searchParams
+    );
+    expect(fields(first)).toEqual({
+      path: 'new name.ipynb',
+      base: SHA_A,
+      base_path: 'old/ñame & co.ipynb'
+    });
+    expect(fields(second)).toEqual({
+      path: 'b.ipynb',
+      base: SHA_A,
+      remote: SHA_B,
+      base_path: 'a.ipynb'
+    });
+    expect(fields(third)).toEqual({
+      path: 'b.ipynb',
+      base: SHA_A,
+      remote: SHA_B
+    });
+  });
+
   it('reads notebook and binary diffs, and refuses an unknown format', async () => {
     const notebook = {
       cells: [],
@@ -160,6 +203,24 @@ describe('GitSyncAPI history end points', () => {
       method: 'POST',
       body: JSON.stringify({ sha: SHA_A })
     });
+  });
+
+  it('restores a file from its name at the snapshot only where it differs', async () => {
+    const request = recorder({ path: 'b.ipynb', sha: SHA_B });
+    const api = new GitSyncAPI({ request });
+    expect(await api.restoreFile('b.ipynb', SHA_A, 'old/a.ipynb')).toBe(SHA_B);
+    await api.restoreFile('b.ipynb', SHA_A, 'b.ipynb');
+    await api.restoreFile('b.ipynb', SHA_A, null);
+    expect(request.mock.calls.map(call => call[0])).toEqual([
+      'restore-file',
+      'restore-file',
+      'restore-file'
+    ]);
+    expect(request.mock.calls.map(call => JSON.parse(call[1].body))).toEqual([
+      { path: 'b.ipynb', sha: SHA_A, from_path: 'old/a.ipynb' },
+      { path: 'b.ipynb', sha: SHA_A },
+      { path: 'b.ipynb', sha: SHA_A }
+    ]);
   });
 
   it('refuses a restore answer without the new snapshot', async () => {

@@ -1,10 +1,12 @@
 import type { ILabShell, JupyterFrontEnd } from '@jupyterlab/application';
 import { Notification } from '@jupyterlab/apputils';
 import type { IDocumentManager } from '@jupyterlab/docmanager';
+import type { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { nullTranslator } from '@jupyterlab/translation';
 import { CommandRegistry } from '@lumino/commands';
 import { Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
+import { act } from 'react';
 
 import { GitSyncAPI } from '../src/api';
 import { CommandIDs } from '../src/commands';
@@ -34,19 +36,25 @@ function openDocument(path: string, dirty: boolean, log: string[]) {
 
 async function setUp(
   restore: () => Promise<unknown>,
-  documents: ReturnType<typeof openDocument>[]
+  documents: ReturnType<typeof openDocument>[],
+  rendermime: IRenderMimeRegistry | null = null
 ) {
   const { model } = await makeModel({ state: 'synced' });
   const commands = new CommandRegistry();
-  const request = jest.fn<Promise<any>, [string]>(async (endPoint: string) => {
-    if (endPoint === 'restore-file') {
-      return restore();
+  const request = jest.fn<Promise<any>, [string, RequestInit?]>(
+    async (endPoint: string) => {
+      if (endPoint === 'restore-file') {
+        return restore();
+      }
+      if (endPoint.startsWith('history')) {
+        return { entries: [], more: false };
+      }
+      if (endPoint.startsWith('diff?')) {
+        return { format: 'binary', base_size: 1, remote_size: 2 };
+      }
+      throw new Error(`no route for ${endPoint}`);
     }
-    if (endPoint.startsWith('history')) {
-      return { entries: [], more: false };
-    }
-    throw new Error(`no route for ${endPoint}`);
-  });
+  );
   const app = {
     commands,
     shell: {
@@ -72,9 +80,10 @@ async function setUp(
     model,
     translator: nullTranslator,
     labShell,
-    docManager
+    docManager,
+    rendermime
   });
-  return { commands, panel, request, labShell };
+  return { app, commands, panel, request, labShell };
 }
 
 describe('History commands', () => {
@@ -120,6 +129,64 @@ describe('History commands', () => {
     expect(success.mock.calls[0][0]).toMatch(
       /^Restored plot\.ipynb to its version of .+\.$/
     );
+  });
+
+  it('restore from the name a file had at the snapshot, under its name now', async () => {
+    const log: string[] = [];
+    const { commands, request } = await setUp(async () => {
+      log.push('restore');
+      return { path: 'b.ipynb', sha: NEW_SHA };
+    }, [openDocument('b.ipynb', true, log)]);
+    await commands.execute(CommandIDs.restoreFile, {
+      path: 'b.ipynb',
+      sha: SHA,
+      fromPath: 'old/a.ipynb'
+    });
+    expect(log).toEqual(['save b.ipynb', 'restore', 'revert b.ipynb']);
+    const [endPoint, init] = request.mock.calls.find(
+      call => call[0] === 'restore-file'
+    )!;
+    expect(endPoint).toBe('restore-file');
+    expect(JSON.parse(String(init?.body))).toEqual({
+      path: 'b.ipynb',
+      sha: SHA,
+      from_path: 'old/a.ipynb'
+    });
+  });
+
+  it('compare a snapshot under the names the file had on each side', async () => {
+    const rendermime = {} as IRenderMimeRegistry;
+    const { app, commands, request } = await setUp(
+      async () => ({}),
+      [],
+      rendermime
+    );
+    await commands.execute(CommandIDs.compare, {
+      path: 'b.ipynb',
+      base: SHA,
+      basePath: 'a.ipynb',
+      remote: NEW_SHA,
+      remotePath: 'b.ipynb'
+    });
+    const widget = (app.shell.add as jest.Mock).mock.calls[0][0] as Widget;
+    await act(async () => {
+      Widget.attach(widget, document.body); // the comparison loads when shown
+    });
+    await waitFor(() =>
+      request.mock.calls.some(call => call[0].startsWith('diff?'))
+    );
+    const endPoint = request.mock.calls.find(call =>
+      call[0].startsWith('diff?')
+    )![0];
+    const query = new URL(endPoint, 'http://x/').searchParams;
+    expect(query.get('path')).toBe('b.ipynb');
+    expect(query.get('base')).toBe(SHA);
+    expect(query.get('base_path')).toBe('a.ipynb');
+    expect(query.get('remote')).toBe(NEW_SHA);
+    expect(query.has('remote_path')).toBe(false); // its name now: nothing to say
+    await act(async () => {
+      widget.dispose(); // unmounts its React toolbar
+    });
   });
 
   it('are disabled while a restore runs, and say why one failed', async () => {

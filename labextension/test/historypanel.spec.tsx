@@ -202,8 +202,12 @@ describe('HistoryPanel', () => {
   });
 
   it('shows the actions of a selected snapshot and runs them', async () => {
+    const at = { path: 'dir/n.ipynb' };
     const request = historyServer({
-      '': { entries: [entry(2, today(10)), entry(1, today(9))], more: false }
+      '': {
+        entries: [entry(2, today(10), at), entry(1, today(9), at)],
+        more: false
+      }
     });
     const { panel, executed } = await makePanel(request);
     panel.path = 'dir/n.ipynb';
@@ -273,6 +277,87 @@ describe('HistoryPanel', () => {
       }
     ]);
     expect(panel.node.querySelector('.jp-gitsync-History-banner')).toBeNull();
+    unmount(panel);
+  });
+
+  it("passes a snapshot's name from before a rename to compare and restore", async () => {
+    const request = historyServer({
+      '': {
+        entries: [
+          entry(3, today(11), { path: 'b.ipynb' }),
+          entry(2, today(10), { path: 'a.ipynb' }),
+          entry(1, today(9), { path: 'a.ipynb' })
+        ],
+        more: false
+      }
+    });
+    const { panel, executed } = await makePanel(request);
+    panel.path = 'b.ipynb';
+    await waitFor(() => panel.entries.length === 3, panel);
+    const rows = () =>
+      panel.node.querySelectorAll('.jp-gitsync-History-entryMain');
+    await click(rows()[2]);
+    await update(panel);
+    await click(button(panel, 'Compare with Current'));
+    await click(button(panel, 'Restore This Version'));
+    await click(button(panel, 'Compare…'));
+    await update(panel);
+    await click(rows()[1]); // both before the rename
+    await update(panel);
+    await click(rows()[0]);
+    await update(panel);
+    await click(button(panel, 'Compare…'));
+    await update(panel);
+    await click(rows()[1]); // across it
+    await update(panel);
+    await click(button(panel, 'Restore This Version')); // after it: no old name
+    expect(executed).toEqual([
+      {
+        id: IDS.compare,
+        args: {
+          path: 'b.ipynb',
+          base: sha(1),
+          baseTime: today(9),
+          basePath: 'a.ipynb'
+        }
+      },
+      {
+        id: IDS.restoreFile,
+        args: {
+          path: 'b.ipynb',
+          sha: sha(1),
+          time: today(9),
+          fromPath: 'a.ipynb'
+        }
+      },
+      {
+        id: IDS.compare,
+        args: {
+          path: 'b.ipynb',
+          base: sha(1),
+          baseTime: today(9),
+          basePath: 'a.ipynb',
+          remote: sha(2),
+          remoteTime: today(10),
+          remotePath: 'a.ipynb'
+        }
+      },
+      {
+        id: IDS.compare,
+        args: {
+          path: 'b.ipynb',
+          base: sha(2),
+          baseTime: today(10),
+          basePath: 'a.ipynb',
+          remote: sha(3),
+          remoteTime: today(11)
+        }
+      },
+      {
+        id: IDS.restoreFile,
+        args: { path: 'b.ipynb', sha: sha(3), time: today(11) }
+      }
+    ]);
     unmount(panel);
   });
 

@@ -29,6 +29,10 @@ export interface IDiffSide {
    * The snapshot's time (ISO 8601), for its label.
    */
   time?: string;
+  /**
+   * The file's name at that snapshot, where it was renamed since.
+   */
+  path?: string | null;
 }
 
 /**
@@ -124,7 +128,10 @@ export class SnapshotDiff extends Panel {
     const { api, path, base, remote } = this._options;
     let diff: IFileDiff;
     try {
-      diff = await api.diff(path, base.sha ?? '', remote.sha ?? undefined);
+      diff = await api.diff(path, base.sha ?? '', remote.sha ?? undefined, {
+        basePath: base.path,
+        remotePath: remote.path
+      });
     } catch (error) {
       this._fail(error);
       return;

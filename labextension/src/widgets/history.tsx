@@ -10,7 +10,7 @@ import type { ISignal } from '@lumino/signaling';
 import * as React from 'react';
 
 import type { GitSyncAPI, IHistoryEntry } from '../api';
-import { groupByDay, orderPair } from '../history';
+import { groupByDay, orderPair, renamedArg } from '../history';
 import {
   dayHeading,
   describeSession,
@@ -35,12 +35,15 @@ const HISTORY_MAX_LIMIT = 500;
  */
 export interface IHistoryCommands {
   /**
-   * Takes `{ path, base, baseTime, remote?, remoteTime? }`; without
-   * `remote`, compares with the file on disk.
+   * Takes `{ path, base, baseTime, basePath?, remote?, remoteTime?,
+   * remotePath? }`; without `remote`, compares with the file on disk.
+   * `basePath` / `remotePath`: the file's name in that snapshot, where it
+   * was renamed since.
    */
   compare: string;
   /**
-   * Takes `{ path, sha, time }`.
+   * Takes `{ path, sha, time, fromPath? }` (`fromPath`: the file's name in
+   * that snapshot, where it was renamed since).
    */
   restoreFile: string;
   /**
@@ -412,13 +415,23 @@ export class HistoryPanel extends ReactWidget {
         {button(
           trans.__('Compare with Current'),
           ids.compare,
-          { path, base: entry.sha, baseTime: entry.time },
+          {
+            path,
+            base: entry.sha,
+            baseTime: entry.time,
+            ...renamedArg('basePath', entry.path, this._path)
+          },
           'jp-mod-primary'
         )}
         {button(
           trans.__('Compare…'),
           ids.compare,
-          { path, base: entry.sha, baseTime: entry.time },
+          {
+            path,
+            base: entry.sha,
+            baseTime: entry.time,
+            ...renamedArg('basePath', entry.path, this._path)
+          },
           '',
           () => {
             this._comparing = entry;
@@ -428,7 +441,8 @@ export class HistoryPanel extends ReactWidget {
         {button(trans.__('Restore This Version'), ids.restoreFile, {
           path,
           sha: entry.sha,
-          time: entry.time
+          time: entry.time,
+          ...renamedArg('fromPath', entry.path, this._path)
         })}
         {button(
           trans.__('Restore Workspace to This Snapshot'),
@@ -461,8 +475,10 @@ export class HistoryPanel extends ReactWidget {
         path: this._path ?? '',
         base: older.sha,
         baseTime: older.time,
+        ...renamedArg('basePath', older.path, this._path),
         remote: newer.sha,
-        remoteTime: newer.time
+        remoteTime: newer.time,
+        ...renamedArg('remotePath', newer.path, this._path)
       });
       return;
     }
