@@ -93,14 +93,17 @@ def checkout_tree_from_index(
     baseline: pygit2.Index,
     strategy: int,
     callbacks: pygit2.CheckoutCallbacks | None = None,
+    disable_filters: bool = False,
 ) -> None:
     """`Repository.checkout_tree`, with `baseline` as what the workspace is expected to hold.
 
     libgit2 otherwise compares the workspace with HEAD; here the expected content is the last
-    snapshot, which is what the sync index records.
+    snapshot, which is what the sync index records. `disable_filters` (only where no filter can
+    apply): files are written as the blobs hold them, without looking up attributes for each.
     """
     with git_checkout_options(callbacks=callbacks, strategy=strategy) as payload:
         payload.checkout_options.baseline_index = baseline._index
+        payload.checkout_options.disable_filters = int(disable_filters)
         target = ffi.new("git_object **")
         ffi.buffer(target)[:] = tree._pointer[:]
         payload.check_error(C.git_checkout_tree(repo._repo, target[0], payload.checkout_options))

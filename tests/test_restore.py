@@ -860,3 +860,27 @@ async def test_the_branch_list_where_the_remote_cannot_send_commits_alone(
     parent = git(bare, "rev-parse", f"{tip}~1")
     assert subprocess.run(["git", "-C", str(workspace), "cat-file", "-e", parent],
                           capture_output=True).returncode != 0  # fmt: skip
+
+
+# -- filters: a checkout skips the attribute lookups only where no filter can apply ------------
+
+
+def test_a_restore_writes_files_through_the_filters_the_snapshot_names(
+    tmp_path: Path, clone_into: Callable[[Path], Path], remote_url: str, token: str
+) -> None:
+    """A `.gitattributes` deep in the snapshot asks for CRLF line ends: the restored files
+    have them, as git's own checkout writes them; next to it, a file no attribute names is
+    written as its blob holds it."""
+    a = LocalSession(clone_into(tmp_path / "a"), BRANCH)
+    (a.workspace / "docs" / "deep").mkdir(parents=True)
+    (a.workspace / "docs" / "deep" / ".gitattributes").write_text("*.txt text eol=crlf\n")
+    (a.workspace / "docs" / "deep" / "notes.txt").write_bytes(b"one\ntwo\n")
+    (a.workspace / "docs" / "raw.dat").write_bytes(b"one\r\ntwo\n")
+    a.snapshot(None)
+    a.push(remote_url, lambda: token)
+
+    b = new_repo(tmp_path / "b")
+    assert b.restore(remote_url, lambda: token).case == "empty"
+    assert (b.workspace / "docs" / "deep" / "notes.txt").read_bytes() == b"one\r\ntwo\r\n"
+    assert (b.workspace / "docs" / "raw.dat").read_bytes() == b"one\r\ntwo\n"
+    assert git(b.workspace, "show", f"{BRANCH}:docs/deep/notes.txt") == "one\ntwo"
