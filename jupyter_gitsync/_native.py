@@ -7,7 +7,8 @@ gives a Repository object that index. `git_ignore_add_rule` adds in-memory ignor
 default excludes apply to libgit2's scans without writing anything into the user's repository.
 A checkout takes the sync index as its baseline (`baseline_index`), not the user's HEAD.
 `git_config_add_file_ondisk` gives a Repository object settings of our own, in memory. A fetch
-can leave `FETCH_HEAD` without entries (`update_fetchhead`).
+can leave `FETCH_HEAD` without entries (`update_fetchhead`). `git_merge_bases` gives every
+merge base libgit2 finds, not only the one it prefers by commit date (`merge_bases`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,25 @@ def _lib() -> ctypes.CDLL:
     lib.git_repository_set_index.restype = ctypes.c_int
     lib.git_ignore_add_rule.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     lib.git_ignore_add_rule.restype = ctypes.c_int
+    lib.git_merge_bases.argtypes = [
+        ctypes.POINTER(_OidArray),
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+    ]
+    lib.git_merge_bases.restype = ctypes.c_int
+    lib.git_oidarray_dispose.argtypes = [ctypes.POINTER(_OidArray)]
+    lib.git_oidarray_dispose.restype = None
     return lib
+
+
+class _OidArray(ctypes.Structure):
+    """libgit2's `git_oidarray`: `count` object ids of `ffi.sizeof("git_oid")` bytes each."""
+
+    _fields_ = [("ids", ctypes.c_void_p), ("count", ctypes.c_size_t)]
+
+
+_GIT_ENOTFOUND = -3
 
 
 def _address(pointer: object) -> int:
@@ -43,6 +62,23 @@ def use_index(repo: pygit2.Repository, index: pygit2.Index) -> None:
     """Make `index` the index of this Repository object (only this object; nothing on disk)."""
     if _lib().git_repository_set_index(_address(repo._repo), _address(index._index)) != 0:
         raise OSError("libgit2 could not attach the sync index")
+
+
+def merge_bases(repo: pygit2.Repository, one: pygit2.Oid, two: pygit2.Oid) -> list[pygit2.Oid]:
+    """Every merge base of two commits libgit2 finds in its view of the history, the one
+    `Repository.merge_base` would return first ([] when they have none)."""
+    found = _OidArray()
+    error = _lib().git_merge_bases(ctypes.byref(found), _address(repo._repo), one.raw, two.raw)
+    if error == _GIT_ENOTFOUND:
+        return []
+    if error != 0:
+        raise OSError(f"libgit2 could not find the merge bases (error {error})")
+    try:
+        size = ffi.sizeof("git_oid")
+        data = ctypes.string_at(found.ids, size * found.count) if found.count else b""
+        return [pygit2.Oid(raw=data[i * size : i * size + 20]) for i in range(found.count)]
+    finally:
+        _lib().git_oidarray_dispose(ctypes.byref(found))
 
 
 def add_ignore_rules(repo: pygit2.Repository, rules: str) -> None:
@@ -57,14 +93,17 @@ def checkout_tree_from_index(
     baseline: pygit2.Index,
     strategy: int,
     callbacks: pygit2.CheckoutCallbacks | None = None,
+    disable_filters: bool = False,
 ) -> None:
     """`Repository.checkout_tree`, with `baseline` as what the workspace is expected to hold.
 
     libgit2 otherwise compares the workspace with HEAD; here the expected content is the last
-    snapshot, which is what the sync index records.
+    snapshot, which is what the sync index records. `disable_filters` (only where no filter can
+    apply): files are written as the blobs hold them, without looking up attributes for each.
     """
     with git_checkout_options(callbacks=callbacks, strategy=strategy) as payload:
         payload.checkout_options.baseline_index = baseline._index
+        payload.checkout_options.disable_filters = int(disable_filters)
         target = ffi.new("git_object **")
         ffi.buffer(target)[:] = tree._pointer[:]
         payload.check_error(C.git_checkout_tree(repo._repo, target[0], payload.checkout_options))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import re
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
@@ -60,15 +62,31 @@ def is_excluded(relpath: str, excludes: Iterable[str]) -> bool:
 def matches_any(relpath: str, patterns: Iterable[str]) -> bool:
     """The glob matching of `is_excluded`, without its rule for `.git`."""
     parts = relpath.split("/")
-    for pattern in patterns:
-        if "/" in pattern.strip("/"):
-            anchored = pattern.strip("/")
-            depth = anchored.count("/") + 1
-            if len(parts) >= depth and fnmatchcase("/".join(parts[:depth]), anchored):
-                return True
-        elif any(fnmatchcase(part, pattern.rstrip("/")) for part in parts):
-            return True
-    return False
+    any_part, anchored = _compiled(tuple(patterns))
+    if any_part is not None and any(any_part.match(part) for part in parts):
+        return True
+    return any(
+        len(parts) >= depth and pattern.match("/".join(parts[:depth]))
+        for depth, pattern in anchored
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(
+    patterns: tuple[str, ...],
+) -> tuple[re.Pattern[str] | None, tuple[tuple[int, re.Pattern[str]], ...]]:
+    """`patterns` as `fnmatchcase` reads them, compiled once: one expression for those that
+    match a path component, and (depth, expression) for those anchored at the root. A first
+    full snapshot asks for every one of 50k paths."""
+    component = [p.rstrip("/") for p in patterns if "/" not in p.strip("/")]
+    anchored = tuple(
+        (p.strip("/").count("/") + 1, re.compile(fnmatch.translate(p.strip("/"))))
+        for p in patterns
+        if "/" in p.strip("/")
+    )
+    if not component:
+        return None, anchored
+    return re.compile("|".join(fnmatch.translate(p) for p in component)), anchored
 
 
 # Paths that run code when a session, a shell, Python, IPython, Jupyter, git or ssh starts, or

@@ -23,7 +23,6 @@ from .repository import (
 from .rescues import blob_at
 
 _DISPLACED_SEARCH_DEPTH = 200  # commits walked back through a fast-forward
-_COMMON_SEARCH_COMMITS = 5000  # commits of each side looked at for a base past a shallow cut
 
 
 @dataclass(frozen=True)
@@ -50,8 +49,10 @@ def merge_snapshots(
     session whose version was displaced can be told when it takes this merge in. `session`:
     the label of the session that merges (history shows it).
 
-    With no merge base in a shallow history, the remote snapshot's recorded base commit stands
-    in, so a shallow clone never turns into a false conflict.
+    The base is the best common ancestor by the parents each commit names, also across a
+    shallow cut (`SyncRepository.merge_bases`), never one picked by commit date. With no merge
+    base in a shallow history, the remote snapshot's recorded base commit stands in, so a
+    shallow clone never turns into a false conflict.
     """
     git = repo.repo
     base = _merge_base(repo, ours, theirs)
@@ -91,9 +92,9 @@ def merge_snapshots(
 
 
 def _merge_base(repo: SyncRepository, ours: pygit2.Oid, theirs: pygit2.Oid) -> pygit2.Oid | None:
-    base = repo.repo.merge_base(ours, theirs) or _common_through_cuts(repo, ours, theirs)
-    if base is not None:
-        return base
+    bases = repo.merge_bases(ours, theirs)
+    if bases:
+        return bases[0]
     # No common history here. The commit the remote snapshot was based on is the right base
     # when this workspace grew from it too: provably, or as far as a shallow clone (whose
     # history stops short) can tell.
@@ -105,31 +106,6 @@ def _merge_base(repo: SyncRepository, ours: pygit2.Oid, theirs: pygit2.Oid) -> p
     ):
         return recorded
     return None
-
-
-def _common_through_cuts(
-    repo: SyncRepository, ours: pygit2.Oid, theirs: pygit2.Oid
-) -> pygit2.Oid | None:
-    """The nearest commit of `theirs`' history that is also in `ours`', walking the parents each
-    commit names among those that are here. libgit2 stops at a shallow cut, also one that a
-    later fetch has filled in (it reads `.git/shallow` when the repository is opened)."""
-    if not repo.repo.is_shallow:
-        return None
-    git = repo.repo
-
-    def history(start: pygit2.Oid) -> list[pygit2.Oid]:
-        seen: dict[pygit2.Oid, None] = {}
-        queue = [start]
-        while queue and len(seen) < _COMMON_SEARCH_COMMITS:
-            oid = queue.pop(0)
-            if oid in seen or oid not in git:
-                continue
-            seen[oid] = None
-            queue.extend(raw_parents(git, oid))
-        return list(seen)
-
-    mine = set(history(ours))
-    return next((oid for oid in history(theirs) if oid in mine), None)
 
 
 def _under_kept_files(index: pygit2.Index, kept: list[str]) -> list[str]:

@@ -16,7 +16,8 @@ Ref ownership, so that two threads never write the same ref:
 parents were not fetched, and libgit2 shows them without parents. libgit2 reads that file when a
 `pygit2.Repository` is opened and never again, so this object opens the repository anew when the
 file changed (`refresh_history`). A commit object still names its real parents, and some are
-here (every snapshot's second parent is its base commit): `is_ancestor` follows those links too.
+here (every snapshot's second parent is its base commit): `is_ancestor` and `merge_bases`
+follow those links too.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import IO
 import pygit2
 import pygit2.enums
 
+from . import _native
 from .errors import ConfigError, WorkspaceError
 from .rescues import RescueBranches
 
@@ -343,6 +345,29 @@ class SyncRepository:
                     if parent in self.repo:
                         todo.append(parent)
         return False
+
+    def merge_bases(self, one: pygit2.Oid, two: pygit2.Oid) -> list[pygit2.Oid]:
+        """The best common ancestors of two commits (usually one; [] if none is here), by the
+        parents each commit names, libgit2's preferred one first.
+
+        libgit2 alone is not enough in a shallow history: a commit where the history was cut
+        shows no parents, so an older common commit in its history that is here by another
+        path (the launch commit, every snapshot's second parent) looks unrelated to it; libgit2
+        then has two merge bases it cannot order and picks by commit date, which clocks and
+        pushers set. So the cut commits and the parents they name that are here count as
+        candidates too, and a candidate in the history of another one drops out."""
+        candidates = dict.fromkeys(_native.merge_bases(self.repo, one, two))
+        if self.is_shallow:
+            for root in sorted(shallow_roots(self.gitdir), key=str):
+                for oid in (root, *raw_parents(self.repo, root)):
+                    here = oid in self.repo
+                    if here and self.is_ancestor(oid, one) and self.is_ancestor(oid, two):
+                        candidates.setdefault(oid)
+        return [
+            oid
+            for oid in candidates
+            if not any(other != oid and self.is_ancestor(oid, other) for other in candidates)
+        ]
 
     def base_of(self, snapshot: pygit2.Oid) -> tuple[pygit2.Oid | None, str | None]:
         """The commit the user's HEAD was on when `snapshot` was made, and the branch name.

@@ -247,7 +247,9 @@ class Transport:
         repo = self._repo()
         with _translated_errors(token):
             remote = repo.remotes.create_anonymous(url)
-            remote.push([f"{ref}:{ref}" for ref in refs], callbacks=callbacks)
+            # threads=0: libgit2 builds the pack with a thread per core (pygit2's default is
+            # one); a first push of a large workspace spends most of its time there.
+            remote.push([f"{ref}:{ref}" for ref in refs], callbacks=callbacks, threads=0)
             if callbacks.rejection:
                 raise PushRejected(f"The remote refused the update: {callbacks.rejection}")
         for ref, tracking in refs.items():

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import secrets
+from fnmatch import fnmatchcase
 
 import pytest
 
@@ -36,6 +37,25 @@ def test_globs_and_paths_with_slashes() -> None:
     assert filters.is_excluded("out/run.log", ["*.log"])
     assert filters.is_excluded("build/tmp/x", ["build/tmp/*"])
     assert not filters.is_excluded("src/build/tmp/x", ["build/tmp/*"])
+
+
+def test_compiled_matching_agrees_with_fnmatch_component_by_component() -> None:
+    """The patterns are compiled once for speed; what they match is still `fnmatchcase` of
+    each component (or of the leading components, for a pattern with a slash)."""
+    patterns = ["*.log", "tmp?", "[ab]*.csv", "cache/", "[!x]y", "build/tmp/*", "/docs/_build/"]
+    paths = ["x.log", "a/b/run.log", "tmp1/x", "x/tmpdir", "a.csv", "sub/b2.csv", "c.csv",
+             "cache", "x/cache/y", "ay", "xy", "build/tmp/x", "src/build/tmp/x",
+             "docs/_build/html/i.html", "a/docs/_build", "[ab].csv", "tmp?"]  # fmt: skip
+    for path in paths:
+        parts = path.split("/")
+        expected = any(
+            fnmatchcase("/".join(parts[: p.strip("/").count("/") + 1]), p.strip("/"))
+            if "/" in p.strip("/")
+            else any(fnmatchcase(part, p.rstrip("/")) for part in parts)
+            for p in patterns
+        )
+        assert filters.is_excluded(path, patterns) == expected, path
+        assert filters.is_excluded(path, iter(patterns)) == expected, path  # any iterable
 
 
 def test_ignore_rules_are_one_per_line() -> None:

@@ -20,9 +20,10 @@ from jupyter_gitsync.errors import (
     RemoteNotFound,
     RemoteUnavailable,
 )
+from jupyter_gitsync.snapshots import no_filters
 from jupyter_gitsync.transport import classify
 from tests.gitserver import GitHTTPServer
-from tests.helpers import LocalSession, git, ref_or_none, show, user_git_state
+from tests.helpers import SNAPSHOT_BRANCH, LocalSession, git, ref_or_none, show, user_git_state
 
 
 def test_snapshot_goes_to_the_sync_branch_and_leaves_the_user_alone(workspace: Path) -> None:
@@ -476,3 +477,105 @@ def test_an_unreadable_file_never_stops_the_others(tmp_path: Path) -> None:
     finally:
         subprocess.run(["chmod", "-R", "u+rwX", str(workspace)], check=False)
         shutil.rmtree(workspace, ignore_errors=True)
+
+
+def test_filters_are_looked_up_only_where_one_can_apply(workspace: Path) -> None:
+    """`no_filters` says a checkout may skip the per-file attribute lookup: not when the tree
+    has a `.gitattributes` at any depth, `.git/info/attributes` exists, or end-of-line
+    conversion is configured."""
+    session = LocalSession(workspace, SNAPSHOT_BRANCH)
+    git_repo = session.snaps.git
+
+    def tree_with(files: dict[str, bytes]) -> pygit2.Tree:
+        for path, data in files.items():
+            (workspace / path).parent.mkdir(parents=True, exist_ok=True)
+            (workspace / path).write_bytes(data)
+        snap = session.snapshot(None)
+        assert snap is not None
+        return git_repo[snap.commit].peel(pygit2.Tree)
+
+    plain = tree_with({"a/b/c.txt": b"x\n"})
+    assert no_filters(git_repo, plain)
+    git(workspace, "config", "core.autocrlf", "true")
+    assert not no_filters(git_repo.__class__(str(workspace)), plain)
+    git(workspace, "config", "core.autocrlf", "input")
+    assert not no_filters(git_repo.__class__(str(workspace)), plain)
+    git(workspace, "config", "core.autocrlf", "false")
+    assert no_filters(git_repo.__class__(str(workspace)), plain)
+    info = workspace / ".git" / "info" / "attributes"
+    info.parent.mkdir(exist_ok=True)
+    info.write_text("*.txt text\n")
+    assert not no_filters(git_repo, plain)
+    info.unlink()
+    assert not no_filters(git_repo, tree_with({"a/b/.gitattributes": b"*.txt ident\n"}))
+
+
+def many_files(root: Path, n: int = 700) -> dict[str, bytes]:
+    """`n` small files in 7 folders."""
+    written = {}
+    for i in range(n):
+        path = f"d{i % 7}/f{i:04d}.py"
+        written[path] = f"x = {i}\n".encode()
+        (root / path).parent.mkdir(exist_ok=True)
+        (root / path).write_bytes(written[path])
+    return written
+
+
+def test_a_first_snapshot_of_many_files_keeps_the_staging_policy(workspace: Path) -> None:
+    """A first snapshot of hundreds of files: the commit holds what `git add -A` would (modes,
+    links) less what the policy keeps out (a secret's content never reaches `.git` at all), and
+    the stat data of every file is recorded, so the next full scan rereads nothing."""
+    import secrets as random_secrets
+
+    token = "ghp_" + random_secrets.token_hex(18)
+    written = many_files(workspace)
+    (workspace / "d0" / "leak.py").write_text(f"TOKEN = '{token}'\n")
+    (workspace / "d1" / ".env").write_text("API_KEY=1\n")
+    (workspace / "node_modules").mkdir()
+    (workspace / "node_modules" / "x.js").write_text("excluded\n")
+    (workspace / ".gitignore").write_text("*.log\n")
+    (workspace / "d2" / "run.log").write_text("ignored\n")
+    (workspace / "d3" / "tool.sh").write_text("#!/bin/sh\n")
+    (workspace / "d3" / "tool.sh").chmod(0o755)
+    (workspace / "d4" / "link").symlink_to("f0004.py")
+    session = LocalSession(workspace, "b")
+    snap = session.snapshot(None)
+    assert snap is not None
+
+    listed = git(workspace, "ls-tree", "-r", snap.commit).splitlines()
+    entries = {line.split("\t")[1]: line.split()[0] for line in listed}
+    assert set(written) <= set(entries)
+    for path in ("d0/leak.py", "d1/.env", "node_modules/x.js", "d2/run.log"):
+        assert path not in entries, path
+    assert entries["d3/tool.sh"] == "100755" and entries["d4/link"] == "120000"
+    assert entries["d0/f0000.py"] == "100644"
+    assert show(workspace, snap.commit, "d6/f0699.py") == written["d6/f0699.py"]
+    assert set(session.skipped) == {"d0/leak.py", "d1/.env"}
+    assert token.encode() not in b"".join(
+        p.read_bytes() for p in (workspace / ".git").rglob("*") if p.is_file()
+    )
+    # the sync index has each file's stat data, as `git add` records it
+    index = str(session.snaps.index_path)
+    debug = subprocess.run(
+        ["git", "-C", str(workspace), "ls-files", "--debug", "d6/f0699.py", "d3/tool.sh"],
+        env={**os.environ, "GIT_INDEX_FILE": index},
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    for path in ("d6/f0699.py", "d3/tool.sh"):
+        st = (workspace / path).stat()
+        assert f"mtime: {st.st_mtime_ns // 10**9}:{st.st_mtime_ns % 10**9}" in debug
+        assert f"ino: {st.st_ino}" in debug and f"size: {st.st_size}\t" in debug
+    assert session.snaps.scan() == {"d0/leak.py", "d1/.env"}  # the skipped ones, looked at again
+
+
+def test_a_first_snapshot_of_many_files_goes_through_the_filters_where_one_applies(
+    workspace: Path,
+) -> None:
+    """A `.gitattributes` asks for a filter: staging applies it (CRLF line ends are stored
+    as LF, as `git add` stores them)."""
+    many_files(workspace)
+    (workspace / "d5" / ".gitattributes").write_text("*.txt text eol=lf\n")
+    (workspace / "d5" / "dos.txt").write_bytes(b"one\r\ntwo\r\n")
+    snap = LocalSession(workspace, "b").snapshot(None)
+    assert snap is not None
+    assert show(workspace, snap.commit, "d5/dos.txt") == b"one\ntwo\n"

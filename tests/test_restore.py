@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -558,14 +559,29 @@ def test_a_restore_after_200_snapshots_fetches_the_tip_not_the_history(
     assert show(b.workspace, f"refs/heads/{BRANCH}", "after.txt") == b"saved after the restore\n"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, intermittent (about one full run in three on CI, never alone): the"
-    " merge after a shallow restore sometimes takes the launch commit (a common ancestor"
-    " through the snapshots' second parents) as its base, because the history between the"
-    " two sync tips was not deepened, and reports the notebook only B changed as a conflict;"
-    " nothing is lost (A's version goes to the rescue branch). Open in issue 15.",
-)
+def launch_commit_dated(bare: Path, seconds_ahead: int) -> None:
+    """Put a new commit on the remote's main (the launch commit of the sessions that clone it
+    afterwards), committed by a machine whose clock runs `seconds_ahead` of this one's."""
+    when = f"@{int(time.time()) + seconds_ahead} +0000"
+    env = {**os.environ, "GIT_COMMITTER_DATE": when, "GIT_AUTHOR_DATE": when}
+    for name in ("AUTHOR", "COMMITTER"):
+        env[f"GIT_{name}_NAME"], env[f"GIT_{name}_EMAIL"] = "Launcher", "launch@example.org"
+    commit = subprocess.run(
+        ["git", "-C", str(bare), "commit-tree", "main^{tree}", "-p", "main", "-m", "Launch"],
+        check=True, capture_output=True, text=True, env=env,
+    ).stdout.strip()  # fmt: skip
+    git(bare, "update-ref", "refs/heads/main", commit)
+
+
+# A shallow history hides the parents of the commit where it was cut, so libgit2 sees two common
+# ancestors of the two sync tips that it cannot order: their last common snapshot and the launch
+# commit (every snapshot's second parent), and picks the one with the later commit date. Dates
+# come from clocks (this machine's, the launcher's, anyone who pushes): with the launch commit
+# dated later, or in the same second, the merge took it as its base. Both clocks are tried.
+CLOCKS = pytest.mark.parametrize("launch_clock_ahead_seconds", [0, 86_400], ids=["same", "ahead"])
+
+
+@CLOCKS
 def test_after_a_shallow_restore_a_refused_push_merges_on_the_right_base_and_pushes(
     tmp_path: Path,
     clone_into: Callable[[Path], Path],
@@ -573,6 +589,7 @@ def test_after_a_shallow_restore_a_refused_push_merges_on_the_right_base_and_pus
     remote: str,
     remote_url: str,
     token: str,
+    launch_clock_ahead_seconds: int,
 ) -> None:
     """B restores 200 snapshots shallow. A saves three more (a file both change, and one only
     A changes); B saves too (that file, one only B changes, and the notebook A changed all
@@ -580,6 +597,7 @@ def test_after_a_shallow_restore_a_refused_push_merges_on_the_right_base_and_pus
     snapshot although B never fetched the history (taking the launch commit as the base would
     call B's notebook a conflict), keeps B's version of the shared file and puts A's on a rescue
     branch, and the push after it is accepted. Nothing of either side is lost."""
+    launch_commit_dated(git_server.repo_path(remote), launch_clock_ahead_seconds)
     a = LocalSession(clone_into(tmp_path / "a"), BRANCH)
     long_history(a, remote_url, token)
     b = new_repo(tmp_path / "b")
@@ -623,6 +641,41 @@ def test_after_a_shallow_restore_a_refused_push_merges_on_the_right_base_and_pus
     told = a.restore(remote_url, lambda: token)
     assert told.case == "fast-forward"
     assert (a.workspace / "b-only.txt").read_text() == "B's work\n"
+
+
+@CLOCKS
+def test_after_a_shallow_restore_one_snapshot_of_another_session_merges_on_their_common_one(
+    tmp_path: Path,
+    clone_into: Callable[[Path], Path],
+    git_server: GitHTTPServer,
+    remote: str,
+    remote_url: str,
+    token: str,
+    launch_clock_ahead_seconds: int,
+) -> None:
+    """B restores shallow; A saves once on top of the snapshot B restored, so A's snapshot
+    joins B's history at once (nothing deeper is fetched) while that snapshot stays cut off.
+    B's own saves (the notebook among them) merge with A's on that snapshot, not on the launch
+    commit: only the file both changed is a conflict, whatever the clocks say."""
+    launch_commit_dated(git_server.repo_path(remote), launch_clock_ahead_seconds)
+    a = LocalSession(clone_into(tmp_path / "a"), BRANCH)
+    long_history(a, remote_url, token, n=30)
+    b = new_repo(tmp_path / "b")
+    assert b.restore(remote_url, lambda: token).case == "empty"
+    (a.workspace / "conflict.txt").write_text("A's version\n")
+    a.snapshot(None)
+    a.push(remote_url, lambda: token)
+    (b.workspace / "conflict.txt").write_text("B's version\n")
+    (b.workspace / "notebook.ipynb").write_text('{"cells": ["B edited the notebook"]}\n')
+    b.snapshot(None)
+
+    merged = b.restore(remote_url, lambda: token)
+    assert (merged.case, merged.conflicts) == ("conflict", ["conflict.txt"]), merged.message
+    assert (b.workspace / "notebook.ipynb").read_text() == '{"cells": ["B edited the notebook"]}\n'
+    assert (b.workspace / "conflict.txt").read_text() == "B's version\n"
+    assert git(b.workspace, "rev-parse", "--is-shallow-repository") == "true"
+    rescue = f"refs/heads/{merged.rescue_branch}"
+    assert show(b.workspace, rescue, "conflict.txt") == b"A's version\n"
 
 
 def test_a_workspace_with_its_whole_history_keeps_it(
@@ -807,3 +860,27 @@ async def test_the_branch_list_where_the_remote_cannot_send_commits_alone(
     parent = git(bare, "rev-parse", f"{tip}~1")
     assert subprocess.run(["git", "-C", str(workspace), "cat-file", "-e", parent],
                           capture_output=True).returncode != 0  # fmt: skip
+
+
+# -- filters: a checkout skips the attribute lookups only where no filter can apply ------------
+
+
+def test_a_restore_writes_files_through_the_filters_the_snapshot_names(
+    tmp_path: Path, clone_into: Callable[[Path], Path], remote_url: str, token: str
+) -> None:
+    """A `.gitattributes` deep in the snapshot asks for CRLF line ends: the restored files
+    have them, as git's own checkout writes them; next to it, a file no attribute names is
+    written as its blob holds it."""
+    a = LocalSession(clone_into(tmp_path / "a"), BRANCH)
+    (a.workspace / "docs" / "deep").mkdir(parents=True)
+    (a.workspace / "docs" / "deep" / ".gitattributes").write_text("*.txt text eol=crlf\n")
+    (a.workspace / "docs" / "deep" / "notes.txt").write_bytes(b"one\ntwo\n")
+    (a.workspace / "docs" / "raw.dat").write_bytes(b"one\r\ntwo\n")
+    a.snapshot(None)
+    a.push(remote_url, lambda: token)
+
+    b = new_repo(tmp_path / "b")
+    assert b.restore(remote_url, lambda: token).case == "empty"
+    assert (b.workspace / "docs" / "deep" / "notes.txt").read_bytes() == b"one\r\ntwo\r\n"
+    assert (b.workspace / "docs" / "raw.dat").read_bytes() == b"one\r\ntwo\n"
+    assert git(b.workspace, "show", f"{BRANCH}:docs/deep/notes.txt") == "one\ntwo"
