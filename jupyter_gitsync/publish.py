@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import pygit2
 import pygit2.enums
 
-from . import filters, rescues
+from . import filters, rescues, versions
 from .errors import ConfigError, GitSyncError, NotFound
 from .repository import (
     FETCHED_PREFIX,
@@ -152,14 +152,9 @@ def resolve_source(repo: SyncRepository, source: str | None) -> pygit2.Oid:
             raise GitSyncError("There is nothing to publish yet: the workspace has no snapshot.")
         return tip
     unknown = NotFound(f"There is no snapshot or version {source!r} of {repo.branch} here.")
-    tag = f"refs/tags/{repo.branch}/{source}"
-    if source and pygit2.reference_is_valid_name(tag):
-        reference = git.references.get(tag)
-        if reference is not None:
-            try:
-                return pygit2.Oid(hex=str(reference.peel(pygit2.Commit).id))
-            except (pygit2.GitError, ValueError, KeyError):
-                raise unknown from None
+    version = versions.find(git, repo.branch, source)
+    if version is not None:
+        return version
     if tip is None or not _SHA_PREFIX.fullmatch(source):
         raise unknown
     try:

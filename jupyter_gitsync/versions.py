@@ -167,14 +167,24 @@ def resolve(repo: pygit2.Repository, branch: str, source: str) -> pygit2.Oid:
     ConfigError (400) when it is neither, NotFound (404) when it is not here."""
     if isinstance(source, str) and re.fullmatch(r"[0-9a-f]{40}", source):
         return history.commit_at(repo, source).id
-    ref = validate_name(branch, source)
-    reference = repo.references.get(ref)
-    if reference is None:
+    validate_name(branch, source)
+    if repo.references.get(f"{prefix(branch)}{source}") is None:
         raise NotFound(f"There is no version named {source!r}.")
-    version = _read(repo, branch, source, reference)
-    if version is None:
+    found = find(repo, branch, source)
+    if found is None:
         raise NotFound(f"The version {source!r} names no snapshot that is here.")
-    return pygit2.Oid(hex=version.sha)
+    return found
+
+
+def find(repo: pygit2.Repository, branch: str, name: str) -> pygit2.Oid | None:
+    """The snapshot version `name` of `branch` names; None when `name` is no version's name,
+    there is no such version, or its tag names no commit that is here."""
+    if not _NAME.fullmatch(name):  # no "/" either: one path segment
+        return None
+    ref = f"{prefix(branch)}{name}"
+    reference = repo.references.get(ref) if pygit2.reference_is_valid_name(ref) else None
+    version = _read(repo, branch, name, reference) if reference is not None else None
+    return pygit2.Oid(hex=version.sha) if version is not None else None
 
 
 def tagger_now(name: str, email: str) -> pygit2.Signature:
