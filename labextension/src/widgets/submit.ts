@@ -17,6 +17,11 @@ export interface ISubmittable<T> extends Dialog.IBodyWidget<T> {
    * it open (the body shows why). Never rejects.
    */
   submit(): Promise<boolean>;
+  /**
+   * Called by the body when what was entered changed (its validity may
+   * have); the dialog sets it.
+   */
+  onChange?: (() => void) | null;
 }
 
 /**
@@ -29,7 +34,17 @@ export class SubmitDialog<T> extends Dialog<T> {
     super(options);
     this._submittable = options.body;
     this._acceptIndex = (options.buttons ?? []).findIndex(b => b.accept);
+    this._submittable.onChange = () => this.refreshButtons();
     this.addClass('jp-gitsync-SubmitDialog');
+  }
+
+  /**
+   * Show the dialog, its accept button enabled after the body's validity.
+   */
+  launch(): Promise<Dialog.IResult<T>> {
+    const shown = super.launch();
+    void this.ready.then(() => this.refreshButtons());
+    return shown;
   }
 
   /**

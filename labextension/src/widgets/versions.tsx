@@ -227,10 +227,7 @@ export async function showVersionDialog(
     ]
   });
   dialog.addClass('jp-gitsync-VersionDialog');
-  form.onChange = () => dialog.refreshButtons();
-  const shown = dialog.launch();
-  void dialog.ready.then(() => dialog.refreshButtons());
-  const result = await shown;
+  const result = await dialog.launch();
   return result.button.accept ? result.value : null;
 }
 
@@ -555,10 +552,7 @@ export async function showPublishDialog(
     ]
   });
   dialog.addClass('jp-gitsync-PublishDialog');
-  form.onChange = () => dialog.refreshButtons();
   form.onDone = label => dialog.finish(label);
-  const shown = dialog.launch();
-  void dialog.ready.then(() => dialog.refreshButtons());
-  await shown;
+  await dialog.launch();
   return form.getValue();
 }
