@@ -14,6 +14,7 @@ merge base libgit2 finds, not only the one it prefers by commit date (`merge_bas
 from __future__ import annotations
 
 import ctypes
+import os
 from functools import cache
 
 import pygit2
@@ -136,3 +137,34 @@ def fetch_without_fetch_head(
         options.depth = depth
         with StrArray(refspecs) as array:
             payload.check_error(C.git_remote_fetch(remote._remote, array.ptr, options, ffi.NULL))
+
+
+def add_index_entry(
+    index: pygit2.Index, path: str, blob: bytes, st: os.stat_result, mode: int
+) -> None:
+    """Add `path` to `index` as the blob `blob` (20 bytes, already stored) with the stat data
+    of `st`, recorded as libgit2's `git_index_add_bypath` records it, so the next scan does not
+    reread the file. pygit2's `IndexEntry` carries no stat data."""
+    entry = ffi.new("git_index_entry *")
+    entry.ctime.seconds = _int32(st.st_ctime_ns // 1_000_000_000)
+    entry.ctime.nanoseconds = st.st_ctime_ns % 1_000_000_000
+    entry.mtime.seconds = _int32(st.st_mtime_ns // 1_000_000_000)
+    entry.mtime.nanoseconds = st.st_mtime_ns % 1_000_000_000
+    entry.dev = st.st_rdev & _UINT32
+    entry.ino = st.st_ino & _UINT32
+    entry.mode = mode
+    entry.uid = st.st_uid & _UINT32
+    entry.gid = st.st_gid & _UINT32
+    entry.file_size = st.st_size & _UINT32
+    ffi.memmove(entry.id.id, blob, len(blob))
+    encoded = ffi.new("char[]", os.fsencode(path))
+    entry.path = encoded
+    check_error(C.git_index_add(index._index, entry))
+
+
+_UINT32 = 0xFFFFFFFF
+
+
+def _int32(value: int) -> int:
+    """`value` cut to a signed 32-bit number, as C's cast to `int32_t` does."""
+    return (value + 0x80000000) % 0x100000000 - 0x80000000

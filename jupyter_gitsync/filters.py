@@ -6,7 +6,6 @@ import fnmatch
 import functools
 import re
 from collections.abc import Iterable
-from fnmatch import fnmatchcase
 
 # What Jupyter, Python, conda/mamba, pip, npm/yarn, shells, editors and Dask write into a
 # workspace or a home directory by themselves (with the workspace at HOME, the usual hub
@@ -184,27 +183,25 @@ def secret_file_reason(relpath: str) -> str | None:
     name = relpath.rsplit("/", 1)[-1]
     if name in (".env.example", ".env.sample", ".env.template"):
         return None
-    if any(fnmatchcase(name, pattern) for pattern in SECRET_FILE_PATTERNS):
+    if _SECRET_FILE.match(name):
         return "looks like a credentials file"
     return None
 
 
-# Every pattern above starts with one of these; bytes.find on them is ~10x faster than the
-# regex over a large notebook, and most files contain none.
-_SECRET_PREFIXES = (
-    *(b"gh%b_" % kind for kind in (b"p", b"o", b"u", b"s", b"r")),
-    b"github_pat_",
-    b"AKIA",
-    b"ASIA",
-    b"AIza",
-    b"xox",
-    b"PRIVATE KEY-----",
+# `SECRET_FILE_PATTERNS` as `fnmatchcase` reads them, as one expression: asked of every file.
+_SECRET_FILE = re.compile("|".join(fnmatch.translate(p) for p in SECRET_FILE_PATTERNS))
+
+
+# Every pattern above starts with one of these; a search for them alone is ~10x faster than the
+# patterns' own over a large notebook, and most files contain none.
+_SECRET_PREFIXES = re.compile(
+    rb"gh[pousr]_|github_pat_|AKIA|ASIA|AIza|xox|PRIVATE KEY-----",
 )
 
 
 def secret_content_reason(content: bytes) -> str | None:
     """Why content must not be synced because it holds something shaped like a secret."""
-    if not any(prefix in content for prefix in _SECRET_PREFIXES):
+    if _SECRET_PREFIXES.search(content) is None:
         return None
     match = _SECRET_CONTENT.search(content)
     if match is None:

@@ -30,6 +30,7 @@ from pygit2.enums import CheckoutStrategy, DiffOption
 
 from . import _native, filters
 from .errors import WorkspaceError
+from .packs import BlobPack
 from .repository import (
     BASE_TRAILER,
     HEAD_TRAILER,
@@ -53,6 +54,12 @@ _SCAN_FLAGS = (
 _MESSAGE_PATHS = 3
 _READ_ATTEMPTS = 3  # reads of a file that changes while it is hashed, before waiting for it
 _UNREADABLE_RETRIES = 100  # full-scan retries, each setting one unreadable file aside
+# A snapshot that looks at this many paths writes its new blobs as packs (`packs`), reading each
+# file once, instead of a loose object each through libgit2's `index.add`: a first full
+# snapshot of 50k files took 25 s that way against 6 s for `git add -A && git commit`.
+PACKED_SNAPSHOT_PATHS = 1000
+_EXECUTABLE = 0o100755
+_REGULAR = 0o100644
 
 
 @dataclass(frozen=True)
@@ -73,8 +80,10 @@ class Snapshotter:
         excludes: Iterable[str] = filters.DEFAULT_EXCLUDES,
         max_file_size_bytes: int = filters.DEFAULT_MAX_FILE_SIZE_BYTES,
         session: str | None = None,
+        packed_from_paths: int = PACKED_SNAPSHOT_PATHS,
     ) -> None:
         self.repo = repo
+        self.packed_from_paths = packed_from_paths
         # written into every snapshot (`Gitsync-Session`), so history can say which session
         # made it; a label that would not read back as one is left out
         self.session = valid_session_label(session or session_label())
@@ -88,6 +97,9 @@ class Snapshotter:
         self.withheld = self._load_withheld()  # path -> why restore did not write it
         self._staged: list[tuple[str, str]] = []  # (A|M|D, path) of this snapshot, for its message
         self._links_seen: dict[str, bool] = {}  # folder -> is a symbolic link, per snapshot
+        self._pack: BlobPack | None = None  # while a large snapshot stages: its new blobs
+        self._packed: list[tuple[str, bytes, os.stat_result, int]] = []  # their index entries
+        self._folders: set[str] = set()  # while a large snapshot stages: the index's folders
         self.snapshots_since_pack = 0
         self.bytes_since_pack = 0  # what went into loose objects since the last packing
         _native.add_ignore_rules(self.git, filters.as_ignore_rules(self.excludes))
@@ -224,8 +236,17 @@ class Snapshotter:
             candidates = self.scan() if paths is None else set(paths)
             self._staged = []
             self._links_seen.clear()
-            for relpath in sorted(candidates):
-                self._stage(relpath)
+            self._pack = self._pack_for(candidates)
+            try:
+                for relpath in sorted(candidates):
+                    self._stage(relpath)
+                self._write_packed()
+            finally:
+                if self._pack is not None:
+                    self._pack.close()
+                self._pack = None
+                self._packed = []
+                self._folders = set()
             tree = self.index.write_tree()
             commit = self._commit(tree, len(candidates), message)
             self.index.write()
@@ -256,7 +277,7 @@ class Snapshotter:
         full = self.repo.workspace / relpath
         try:
             st = full.lstat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # gone, or a folder became a file
             if relpath not in self.withheld:  # withheld: in the index, deliberately not here
                 self._unstage(relpath)
             return
@@ -270,6 +291,10 @@ class Snapshotter:
         if not tracked and self.git.path_is_ignored(relpath):
             return
         why = self._why_not_synced(relpath, full, st, tracked)
+        if why is None and self._pack is not None and stat.S_ISREG(st.st_mode):
+            why = self._add_packed(relpath, full, st)
+            if why is None:
+                return
         if why is not None:
             self.skipped[relpath] = why
             return
@@ -284,8 +309,8 @@ class Snapshotter:
         if stat.S_ISREG(st.st_mode) and filters.too_large(st.st_size, self.max_file_size_bytes):
             return f"larger than {self.max_file_size_bytes / 1e6:g} MB"
         secret = filters.secret_file_reason(relpath) if not tracked else None
-        if secret is None and stat.S_ISREG(st.st_mode):
-            secret = self._secret_in(full)
+        if secret is None and stat.S_ISREG(st.st_mode) and self._pack is None:
+            secret = self._secret_in(full)  # a packed snapshot scans the bytes it stores
         return secret
 
     def _add(self, relpath: str, full: Path, st: os.stat_result) -> None:
@@ -325,6 +350,70 @@ class Snapshotter:
             self._staged.append(("A", relpath))
         elif previous.id != self.index[relpath].id:
             self._staged.append(("M", relpath))
+
+    def _pack_for(self, candidates: set[str]) -> BlobPack | None:
+        """A pack for this snapshot's new blobs when it looks at many paths and a file's
+        blob is its bytes (no filter applies, see `no_filters`) and its mode is trusted."""
+        if len(candidates) < self.packed_from_paths or not no_filter_settings(self.git):
+            return None
+        config = self.git.config
+        if "core.filemode" in config and not config.get_bool("core.filemode"):
+            return None  # libgit2 would keep each file's recorded mode
+        attributes = f"/{_ATTRIBUTES}"
+        if any(path == _ATTRIBUTES or path.endswith(attributes) for path in candidates):
+            return None
+        paths = [entry.path for entry in self.index]
+        if any(path == _ATTRIBUTES or path.endswith(attributes) for path in paths):
+            return None
+        self._folders = {path[:end] for path in paths for end in _slashes(path)}
+        return BlobPack(Path(self.git.path) / "objects" / "pack")
+
+    def _add_packed(self, relpath: str, full: Path, st: os.stat_result) -> str | None:
+        """Stage a regular file through the pack: read it once, screen its bytes for secrets,
+        store its blob; its index entry is added once the pack is written. Returns why it is
+        not synced, or None."""
+        assert self._pack is not None
+        previous = self.index[relpath] if relpath in self.index else None  # noqa: SIM401 (Index has no get)
+        try:
+            read = _read_settled(full, st)
+        except FileNotFoundError:
+            self._unstage(relpath)
+            return None
+        except OSError as exc:
+            return f"cannot be read: {(exc.strerror or str(exc)).lower()}"
+        if read is None:
+            return None  # still being written: the index keeps what it had (see `_add`)
+        content, st = read
+        secret = filters.secret_content_reason(content[: filters.SECRET_SCAN_BYTES])
+        if secret is not None:
+            return secret
+        blob = self._pack.add(content)
+        if previous is None and relpath in self._folders:  # a file where a folder was
+            self.index.remove_directory(relpath)
+            self._staged.append(("D", f"{relpath}/"))
+        self._packed.append(
+            (relpath, blob, st, _EXECUTABLE if st.st_mode & stat.S_IXUSR else _REGULAR)
+        )
+        if self._pack.full:
+            self._write_packed()
+        self.skipped.pop(relpath, None)
+        if self.withheld.pop(relpath, None) is not None:
+            self._save_withheld()
+        if previous is None:
+            self._staged.append(("A", relpath))
+        elif previous.id.raw != blob:
+            self._staged.append(("M", relpath))
+        return None
+
+    def _write_packed(self) -> None:
+        """Write the pending pack, then add its files to the index (libgit2 checks that an
+        entry's blob is stored)."""
+        if self._pack is None or not self._packed:
+            return
+        self._pack.flush()
+        for relpath, blob, st, mode in self._packed:
+            _native.add_index_entry(self.index, relpath, blob, st, mode)
+        self._packed = []
 
     def _add_whole(self, relpath: str, full: Path, st: os.stat_result) -> bool:
         """Add `relpath` to the index; False if it kept changing while it was read (a file
@@ -593,6 +682,47 @@ class _CheckoutProgress(pygit2.CheckoutCallbacks):
 
     def checkout_progress(self, path: str, completed_steps: int, total_steps: int) -> None:
         self._progress("checkout", completed_steps, total_steps, 0)
+
+
+def _read_settled(full: Path, st: os.stat_result) -> tuple[bytes, os.stat_result] | None:
+    """The whole of the regular file `full` and its stat data, read once with as few system
+    calls as git makes (open, read, fstat, close); None if it changed while it was read, on
+    every one of a few attempts (a file rewritten while it is hashed would be stored torn)."""
+    for _ in range(_READ_ATTEMPTS):
+        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            # One byte more than expected, so that a file that grew shows; a short read (a
+            # large file) reads on. A file that changes after this read shows in fstat.
+            chunks = [os.read(fd, st.st_size + 1)]
+            while chunks[-1] and sum(map(len, chunks)) < st.st_size:
+                chunks.append(os.read(fd, st.st_size + 1))
+            after = os.fstat(fd)
+        finally:
+            os.close(fd)
+        content = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if (
+            stat.S_ISREG(after.st_mode)
+            and len(content) == after.st_size
+            and (
+                after.st_size,
+                after.st_mtime_ns,
+                after.st_ino,
+            )
+            == (st.st_size, st.st_mtime_ns, st.st_ino)
+        ):
+            return content, after
+        st = os.lstat(full)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+    return None
+
+
+def _slashes(path: str) -> Iterable[int]:
+    """Where each of `path`'s folders ends: `path[:end]` is the folder."""
+    end = path.find("/")
+    while end != -1:
+        yield end
+        end = path.find("/", end + 1)
 
 
 def _utf8(path: str) -> bool:

@@ -90,3 +90,19 @@ def test_secret_shaped_content() -> None:
     assert filters.secret_content_reason(slack) == "contains what looks like a Slack token"
     assert filters.secret_content_reason(key) == "contains what looks like a private key"
     assert filters.secret_content_reason(b"ghp_short and AKIA lowercase") is None
+
+
+def test_credentials_file_names_match_as_fnmatch_reads_the_patterns() -> None:
+    """The credential-file patterns are one compiled expression (asked of every file); each
+    name matches exactly where `fnmatchcase` of some pattern does."""
+    names = [
+        ".env", ".env.local", ".envrc", "env", "a.pem", ".pem", "pem", "x.key", "x.keys",
+        "id_rsa", "id_rsa.pub", "my_id_rsa", "credentials.json", "credentials.json.bak",
+        ".netrc", "x.netrc", ".git-credentials", "A.PEM", "cert.p12", "c.pfx", "key",
+        ".env.example", "line\nid_rsa", "id_ed25519", ".pgpass",
+    ]  # fmt: skip
+    for name in names:
+        expected = name not in (".env.example",) and any(
+            fnmatchcase(name, p) for p in filters.SECRET_FILE_PATTERNS
+        )
+        assert (filters.secret_file_reason(f"d/{name}") is not None) is expected, name
