@@ -405,6 +405,13 @@ class Snapshotter:
             self._staged.append(("M", relpath))
         return None
 
+    def _stop_packing(self) -> None:
+        """Store what is packed so far; the rest of this snapshot stages through libgit2."""
+        if self._pack is not None:
+            self._write_packed()
+            self._pack.close()
+            self._pack = None
+
     def _write_packed(self) -> None:
         """Write the pending pack, then add its files to the index (libgit2 checks that an
         entry's blob is stored)."""
@@ -475,6 +482,8 @@ class Snapshotter:
                 ):
                     kept.append(name)
             dirs[:] = kept
+            if _ATTRIBUTES in files:  # a filter may apply from here down: libgit2 stages it
+                self._stop_packing()
             for name in files:
                 self._stage(f"{rel_root}/{name}")
 

@@ -639,6 +639,24 @@ def test_a_packed_snapshot_records_what_libgit2_records(workspace: Path, tmp_pat
     assert session.snaps.scan() == set()
 
 
+def test_a_folder_that_brings_a_filter_mid_snapshot_goes_through_it(workspace: Path) -> None:
+    """A folder moved in holds a `.gitattributes` that asks for a filter and a file it
+    applies to, found only as the snapshot walks the folder: the file is stored filtered (LF
+    line ends) though the snapshot began by packing."""
+    (workspace / "moved").mkdir()
+    many_files(workspace / "moved", 30)
+    (workspace / "moved" / "d3" / ".gitattributes").write_text("*.txt text eol=lf\n")
+    (workspace / "moved" / "d3" / "dos.txt").write_bytes(b"one\r\ntwo\r\n")
+    (workspace / "moved" / "d3" / "deeper").mkdir()
+    (workspace / "moved" / "d3" / "deeper" / "dos.txt").write_bytes(b"three\r\n")
+    session = LocalSession(workspace, "b", packed_from_paths=1)
+    snap = session.snapshot(["moved"])
+    assert snap is not None
+    assert show(workspace, snap.commit, "moved/d3/dos.txt") == b"one\ntwo\n"
+    assert show(workspace, snap.commit, "moved/d3/deeper/dos.txt") == b"three\n"
+    assert show(workspace, snap.commit, "moved/d6/f0006.py") == b"x = 6\n"
+
+
 @STAGING
 def test_a_large_snapshot_replaces_folders_with_files_and_keeps_modes(
     workspace: Path, packed_from_paths: int
