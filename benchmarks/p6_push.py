@@ -38,7 +38,7 @@ import pygit2
 from jupyter_gitsync.repository import SyncRepository
 from jupyter_gitsync.snapshots import Snapshot, Snapshotter
 from jupyter_gitsync.transport import _Callbacks, _origin
-from jupyter_gitsync.workers import Watch
+from jupyter_gitsync.watch import Watch
 from tests.helpers import LocalSession
 
 from .common import (
