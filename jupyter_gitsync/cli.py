@@ -9,10 +9,9 @@ the running server pushes with the branch), so they work with or without a serve
 
 No command imports jupyter_server: a Binder `start` script waits for `restore`, and importing
 the server (jupyter_events, jsonschema and its grammars) took 5.1 s of a 5.7 s start. Each
-command imports the package's modules it needs inside its own function: `restore` is most of a
-Binder start's wait on a small workspace, and the modules of history, versions and the server's
-engine (asyncio) were a third of its start-up; the commands that talk to the server need no
-pygit2 at all.
+command imports the package's modules it needs inside its own function, so that `restore`
+loads neither the history (and its notebook diffs) nor asyncio (26 ms of its 0.2 s of imports,
+most of the rest being pygit2), and the commands that talk to the server load no pygit2.
 """
 
 from __future__ import annotations
