@@ -1,6 +1,6 @@
 # ruff: noqa: RUF001 (the multiplication sign in printed targets is meant)
 """P3: restore of a sync branch into an empty workspace (what `jupyter gitsync restore` does:
-`run_restore(repo, Snapshotter(repo), url, token_getter)` with
+`limit_pack_mappings()`, then `run_restore(repo, Snapshotter(repo), url, token_getter)` with
 `repo = SyncRepository(empty_dir, branch)`) vs `git clone --depth 1 --branch B` of the same
 branch from the same loopback server.
 
@@ -43,9 +43,10 @@ _OURS = """
 import json, os, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
-from jupyter_gitsync.repository import SyncRepository
+from jupyter_gitsync.repository import SyncRepository, limit_pack_mappings
 from jupyter_gitsync.restore import run_restore
 from jupyter_gitsync.snapshots import Snapshotter
+limit_pack_mappings()
 t1 = time.perf_counter()
 phases = {}
 def progress(phase, done, total, size):

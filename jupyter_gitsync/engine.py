@@ -55,8 +55,9 @@ from .scheduler import Backoff, Job, TokenBucket
 from .snapshots import Snapshotter
 from .state import Phase, State, StateTracker, Status, Watching
 from .transport import Fetch, RemoteHeads, Transport, configure_timeouts
+from .watch import Watch
 from .watcher import ChangeSet, Poller, Watcher, WatchLimit
-from .workers import NetworkLane, Watch, Worker
+from .workers import NetworkLane, Worker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -30,7 +30,6 @@ shortened and made printable, a session label is shown only when it reads as one
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import heapq
 import json
 import os
@@ -47,9 +46,11 @@ from . import filters, notebooks
 from .errors import ConfigError, NotFound
 from .repository import (
     BASE_TRAILER,
-    HEAD_TRAILER,
-    SESSION_TRAILER,
+    decoded,
     is_snapshot,
+    iso_time,
+    message_of,
+    printable,
     raw_parents,
     session_of,
     shallow_roots,
@@ -57,13 +58,10 @@ from .repository import (
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-MAX_MESSAGE_CHARS = 2000  # of a commit message shown in an entry
 MAX_NAME_CHARS = 200  # of an author's name
 TEXT_DIFF_MAX_BYTES = 2_000_000  # larger text is compared by size only
 NOTEBOOK_DIFF_MAX_BYTES = 20_000_000  # nbdime's diff of larger notebooks takes too long
 _FULL_SHA = re.compile(r"[0-9a-f]{40}")
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_OUR_TRAILERS = tuple(f"{t}:" for t in (BASE_TRAILER, HEAD_TRAILER, SESSION_TRAILER))
 
 
 # -- input ------------------------------------------------------------------------------------
@@ -361,38 +359,11 @@ def _entry(step: _Step, versions: dict[str, list[str]]) -> Entry:
         sha=str(commit.id),
         time=iso_time(commit.commit_time),
         message=message_of(commit.raw_message),
-        author=printable(_decoded(commit.author.raw_name), MAX_NAME_CHARS),
+        author=printable(decoded(commit.author.raw_name), MAX_NAME_CHARS),
         session=session_of(commit.raw_message),
         path=step.path,
         versions=tuple(versions.get(str(commit.id), ())),
     )
-
-
-def message_of(raw: bytes) -> str:
-    """A commit or tag message as shown: without our trailers, printable, shortened."""
-    text = _decoded(raw[: MAX_MESSAGE_CHARS * 4])
-    lines = [line for line in text.splitlines() if not line.startswith(_OUR_TRAILERS)]
-    return printable("\n".join(lines).strip(), MAX_MESSAGE_CHARS)
-
-
-def printable(text: str, limit: int) -> str:
-    """`text` without control or bidirectional-override characters (newlines and tabs stay),
-    at most `limit` characters."""
-    cleaned = _UNPRINTABLE.sub("\ufffd", text)
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
-
-
-def _decoded(raw: bytes) -> str:
-    return raw.decode("utf-8", "replace")
-
-
-def iso_time(unix_seconds: int) -> str | None:
-    """A commit's time in ISO 8601, UTC (None for a date no calendar has: any push may write
-    any date)."""
-    try:
-        return dt.datetime.fromtimestamp(unix_seconds, dt.timezone.utc).isoformat()
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 def _shown(text: str) -> str:

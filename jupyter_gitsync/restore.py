@@ -38,7 +38,7 @@ from .repository import (
 from .rescues import belongs_to
 from .snapshots import Snapshotter
 from .transport import Fetch, RemoteHeads, TokenGetter, Transport
-from .workers import Watch
+from .watch import Watch
 
 log = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ from .errors import (
     redact,
 )
 from .repository import FETCHED_PREFIX, SIGNATURE_EMAIL, Progress, raw_parents, shallow_roots
-from .workers import Watch
+from .watch import Watch
 
 _SUMMARY_BYTES = 300  # of a commit message shown in the branch list
 TOKEN_USERNAME = "x-access-token"  # what GitHub expects as the Basic-auth user for a token

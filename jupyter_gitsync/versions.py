@@ -25,9 +25,8 @@ from typing import Any
 
 import pygit2
 
-from . import history
 from .errors import ConfigError, NotFound
-from .history import iso_time, message_of, printable
+from .repository import iso_time, message_of, printable
 from .transport import Fetch, RemoteHeads
 
 TAG_PREFIX = "refs/tags/"
@@ -166,6 +165,8 @@ def resolve(repo: pygit2.Repository, branch: str, source: str) -> pygit2.Oid:
     """The snapshot `source` names: a full commit id, or the name of a version of `branch`.
     ConfigError (400) when it is neither, NotFound (404) when it is not here."""
     if isinstance(source, str) and re.fullmatch(r"[0-9a-f]{40}", source):
+        from . import history  # here: a restore reads versions, and needs no history module
+
         return history.commit_at(repo, source).id
     validate_name(branch, source)
     if repo.references.get(f"{prefix(branch)}{source}") is None:

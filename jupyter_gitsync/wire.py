@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pygit2
 
 from .errors import AuthRequired, GitSyncError, RemoteNotFound, RemoteUnavailable
-from .workers import Watch
+from .watch import Watch
 
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # commits only: a few hundred bytes each
 MAX_COMMIT_BYTES = 1024 * 1024

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from .errors import DeadlineExceeded
+from .watch import Watch
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -85,27 +86,6 @@ def _deliver(
         loop.call_soon_threadsafe(settle)
     except RuntimeError:  # the loop closed in between
         log.debug("a worker result arrived after the event loop closed")
-
-
-class Watch:
-    """One network operation as seen from outside: when data last moved, and a way to cancel
-    it (the operation raises DeadlineExceeded at its next callback)."""
-
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-        self.last_activity = self.started
-        self._cancelled = threading.Event()
-        self.reason = ""
-
-    def touch(self) -> None:
-        """Called from the worker thread whenever data moves."""
-        self.last_activity = time.monotonic()
-        if self._cancelled.is_set():
-            raise DeadlineExceeded(self.reason)
-
-    def cancel(self, reason: str) -> None:
-        self.reason = reason
-        self._cancelled.set()
 
 
 class NetworkLane:

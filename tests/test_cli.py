@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -83,6 +84,72 @@ def test_restore_and_help_never_import_the_jupyter_server(
         modules = imported(process)
         assert "jupyter_gitsync" in modules  # the import log is there at all
         assert not modules & set(SERVER_MODULES), process.args
+
+
+# What a restore has no use for: the server's engine and its event loop (asyncio, the worker
+# threads), the history and its notebook diffs. Each was part of a Binder start's wait.
+NOT_FOR_RESTORE = (
+    *SERVER_MODULES,
+    "asyncio",
+    "nbdime",
+    "nbformat",
+    "jupyter_gitsync.app",
+    "jupyter_gitsync.engine",
+    "jupyter_gitsync.workers",
+    "jupyter_gitsync.history",
+    "jupyter_gitsync.rewind",
+    "jupyter_gitsync.publish",
+)
+
+# Runs `jupyter gitsync ARGS` in this process, then prints the modules it had imported.
+_MODULES_AFTER = """
+import json, sys
+from jupyter_gitsync import cli
+code = cli.main(sys.argv[1:])
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def modules_after(*args: str, token: str | None = None) -> tuple[int, set[str]]:
+    """The exit code of `jupyter gitsync ARGS` and every module the command imported."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITSYNC_", "GITHUB_"))}
+    if token is not None:
+        env["GITSYNC_TOKEN"] = token
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    out = subprocess.run(
+        [sys.executable, "-c", _MODULES_AFTER, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    answer = json.loads(out.stdout.strip().splitlines()[-1])
+    return answer["code"], set(answer["modules"])
+
+
+def test_each_command_imports_only_what_it_needs(
+    tmp_path: Path, earlier_session: Path, remote_url: str, token: str
+) -> None:
+    """`restore` brings in the restore and nothing of the server, its engine or the history;
+    the commands that only talk to a running server do not load pygit2 at all."""
+    target = tmp_path / "home"
+    target.mkdir()
+    code, modules = modules_after(
+        "restore", "--quiet", "--branch", BRANCH, "--remote", remote_url, str(target), token=token
+    )
+    assert code == cli.OK
+    assert files(target) == files(earlier_session)
+    assert {"jupyter_gitsync.restore", "jupyter_gitsync.transport", "pygit2"} <= modules
+    assert not modules & set(NOT_FOR_RESTORE), sorted(modules & set(NOT_FOR_RESTORE))
+
+    code, modules = modules_after("status", "--dir", str(tmp_path))  # no server there
+    assert code == cli.NO_SERVER
+    assert "jupyter_gitsync.cli" in modules
+    assert not modules & {"pygit2", "jupyter_gitsync.repository", *NOT_FOR_RESTORE}
+
+    code, modules = modules_after("log", "--dir", str(target), "--branch", BRANCH)
+    assert code == cli.OK  # the history, when asked for
+    assert "jupyter_gitsync.history" in modules
 
 
 @pytest.mark.skipif(shutil.which("jupyter-gitsync") is None, reason="package not installed")

@@ -14,7 +14,7 @@ import pytest
 from jupyter_gitsync import history
 from jupyter_gitsync.errors import ConfigError, NotFound
 from jupyter_gitsync.merging import merge_snapshots
-from jupyter_gitsync.repository import SIGNATURE_EMAIL, session_label, session_of
+from jupyter_gitsync.repository import MAX_MESSAGE_CHARS, SIGNATURE_EMAIL, session_label, session_of
 from jupyter_gitsync.snapshots import Snapshot
 from tests.helpers import LocalSession, git
 
@@ -327,7 +327,7 @@ def test_a_hostile_trailer_is_not_echoed(session: LocalSession) -> None:
         assert entry.sha == str(oid)
         assert entry.session is None, kind
         assert "\x1b" not in entry.message and "\x07" not in entry.message
-        assert len(entry.message) <= history.MAX_MESSAGE_CHARS
+        assert len(entry.message) <= MAX_MESSAGE_CHARS
         tip = oid
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from jupyter_gitsync import wire
 from jupyter_gitsync.errors import AuthRequired, RemoteNotFound, RemoteUnavailable
-from jupyter_gitsync.workers import Watch
+from jupyter_gitsync.watch import Watch
 from tests.gitserver import GitHTTPServer
 from tests.helpers import SilentRemote, git
 

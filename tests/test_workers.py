@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from jupyter_gitsync.errors import DeadlineExceeded
-from jupyter_gitsync.workers import NetworkLane, Watch, Worker
+from jupyter_gitsync.watch import Watch
+from jupyter_gitsync.workers import NetworkLane, Worker
 
 
 def lane(stall: float = 0.3, total: float = 60.0, stop: float = math.inf) -> NetworkLane:
