@@ -34,6 +34,7 @@ from .handlers import (
     VersionsHandler,
 )
 from .repository import default_user
+from .transport import DEFAULT_CONNECT_TIMEOUT_SECONDS, DEFAULT_STALL_TIMEOUT_SECONDS
 
 EVENT_SCHEMA_ID = "https://events.jupyter.org/jupyter_gitsync/status/v1"
 _EVENT_SCHEMA = Path(__file__).parent / "events" / "status-v1.yaml"
@@ -161,10 +162,12 @@ class GitSync(ExtensionApp):
         " GitHub's limits.",
     )
     network_connect_timeout_seconds = Float(
-        10.0, config=True, help="How long to wait for the remote to accept a connection."
+        DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        config=True,
+        help="How long to wait for the remote to accept a connection.",
     )
     network_stall_timeout_seconds = Float(
-        30.0,
+        DEFAULT_STALL_TIMEOUT_SECONDS,
         config=True,
         help="A remote that sends or takes nothing for this long is given up on (and retried"
         " later); local snapshots never wait for it.",

@@ -121,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
         " else BINDER_REPO_URL)",
     )
     restore_cmd.add_argument("--quiet", action="store_true", help="no progress output")
+    _network_options(restore_cmd)
     restore_cmd.set_defaults(run=_restore)
 
     resume = commands.add_parser(
@@ -208,6 +209,7 @@ def _parser() -> argparse.ArgumentParser:
         help="where to push it (default: GITSYNC_REMOTE_URL, else the workspace's origin)",
     )
     _repo_options(save)
+    _network_options(save)
     save.set_defaults(run=_save_version)
     return parser
 
@@ -217,6 +219,30 @@ def _repo_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--branch", help="the sync branch (default: GITSYNC_BRANCH, else gitsync/<user>)"
     )
+
+
+def _network_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stall-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="give up on a remote that sends or takes nothing for this long (default: 30)",
+    )
+
+
+def _deadlines(args: argparse.Namespace) -> None:
+    """libgit2's socket timeouts for this process: without them a remote that takes the
+    connection and never answers (a stalled proxy) would hold the command forever."""
+    from .transport import (
+        DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        DEFAULT_STALL_TIMEOUT_SECONDS,
+        configure_timeouts,
+    )
+
+    stall_seconds = args.stall_timeout or DEFAULT_STALL_TIMEOUT_SECONDS
+    if not 0 < stall_seconds < float("inf"):
+        raise GitSyncError("--stall-timeout must be a positive number of seconds")
+    configure_timeouts(DEFAULT_CONNECT_TIMEOUT_SECONDS, stall_seconds)
 
 
 def _server_options(parser: argparse.ArgumentParser) -> None:
@@ -445,6 +471,7 @@ def _restore(args: argparse.Namespace) -> int:
     from .snapshots import Snapshotter
 
     limit_pack_mappings()  # a restore's peak memory (see there)
+    _deadlines(args)
     workspace = Path(args.dir).resolve()
     if not workspace.is_dir():
         raise GitSyncError(f"{workspace} is not a directory")
@@ -530,6 +557,7 @@ def _save_version(args: argparse.Namespace) -> int:
     from .repository import author_of
     from .transport import Transport
 
+    _deadlines(args)
     repo, branch = _open(args)
     if args.at is not None:
         target = history.commit_at(repo, args.at).id

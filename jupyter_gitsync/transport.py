@@ -54,6 +54,10 @@ _TIMEOUTS = {"stall_seconds": 30.0}  # for the requests this module makes itself
 TokenGetter = Callable[[], "str | None"]
 
 
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
+DEFAULT_STALL_TIMEOUT_SECONDS = 30.0
+
+
 def configure_timeouts(connect_seconds: float, stall_seconds: float) -> None:
     """libgit2's socket timeouts, for every connection this process makes (a process-wide
     libgit2 option). Without them libgit2 waits for a silent server forever."""

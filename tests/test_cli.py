@@ -200,6 +200,32 @@ def test_restore_exit_codes(
     assert list((tmp_path / "b").iterdir()) in ([], [tmp_path / "b" / ".git"])
 
 
+def test_a_remote_that_never_answers_is_given_up_on(
+    tmp_path: Path, earlier_session: Path, git_server: GitHTTPServer, remote_url: str, token: str
+) -> None:
+    """A remote that takes the connection and never answers (a stalled proxy): `restore` and
+    `save-version` give up after `--stall-timeout` with the exit code for an unreachable remote
+    and a plain message, and leave the directory as it was; a bad value is refused."""
+    git_server.delay_seconds = 3600.0  # from now on it answers nothing
+    target = tmp_path / "binder-home"
+    target.mkdir()
+    hung = run("restore", "--branch", BRANCH, "--remote", remote_url, "--stall-timeout", "2",
+               "--quiet", str(target), token=token)  # fmt: skip
+    assert hung.returncode == cli.REMOTE_UNAVAILABLE, hung.stderr
+    assert token not in hung.stdout + hung.stderr
+    assert [p.name for p in target.iterdir()] in ([], [".git"])
+    assert not (target / ".git").exists() or git(target, "status", "--porcelain") == ""
+
+    saved = run("save-version", "v1", "--dir", str(earlier_session), "--branch", BRANCH,
+                "--remote", remote_url, "--stall-timeout", "2", token=token)  # fmt: skip
+    assert saved.returncode == cli.REMOTE_UNAVAILABLE, saved.stderr
+    assert "Saved version v1" in saved.stdout  # named here; the server pushes it later
+
+    bad = run("restore", "--stall-timeout", "-1", str(target), token=token)
+    assert bad.returncode not in (cli.OK, cli.REMOTE_UNAVAILABLE)
+    assert "--stall-timeout must be a positive number" in bad.stderr
+
+
 def test_no_running_server(tmp_path: Path) -> None:
     out = run("status", "--dir", str(tmp_path), cwd=tmp_path)
     assert out.returncode == cli.NO_SERVER
