@@ -17,7 +17,6 @@ snapshots cost.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from .repository import (
     Progress,
     SyncRepository,
     base_trailer,
+    iso_time,
     sanitize_ref_component,
     validate_branch,
 )
@@ -534,24 +534,13 @@ def list_branches(
                 "sync": tip.snapshot or name.startswith("gitsync/"),
                 "current": name == current,
                 "sha": str(oid),
-                "last_snapshot_at": _iso_time(tip.when),
+                "last_snapshot_at": None if tip.when is None else iso_time(tip.when),
                 "message": tip.summary,
             }
         )
     listed.sort(key=lambda b: str(b["last_snapshot_at"] or ""), reverse=True)
     listed.sort(key=lambda b: not b["sync"])  # stable: sync branches first, each newest first
     return listed
-
-
-def _iso_time(unix_seconds: int | None) -> str | None:
-    """A commit's time for the API, or None when the commit claims one no calendar has (any
-    push may write any date)."""
-    if unix_seconds is None:
-        return None
-    try:
-        return dt.datetime.fromtimestamp(unix_seconds, dt.timezone.utc).isoformat()
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 def _listed(paths: list[str], shown: int = 5) -> str:
