@@ -106,7 +106,7 @@ def push(
         "git",
         "--git-dir",
         str(gitdir),
-        *_config(credential_helper(read_end, protocol, host), stall_seconds),
+        *_config(url, credential_helper(read_end, protocol, host), stall_seconds),
         "push",
         "--porcelain",
         "--progress",
@@ -249,14 +249,23 @@ def _normalised(url: str) -> tuple[str, str, str]:
     return urlunsplit(parts._replace(netloc=host)), parts.scheme, host
 
 
-def _config(helper: str, stall_seconds: float) -> list[str]:
+def _config(url: str, helper: str, stall_seconds: float) -> list[str]:
+    """git's settings for the push, on top of the repository's own config (`-c` comes last).
+    The http ones are given for `url` itself too: the repository's config may hold
+    `http.<url>.*` settings, and the most specific URL wins there (an empty `extraHeader`
+    drops every extra header, one that might carry other credentials)."""
+    http = [
+        ("followRedirects", "false"),  # the token goes to the remote's origin only
+        ("lowSpeedLimit", "1"),
+        ("lowSpeedTime", str(max(1, math.ceil(stall_seconds)))),
+        ("extraHeader", ""),
+    ]
+    scopes = ["http."] + ([f"http.{url}."] if not any(c in url for c in "= \t\n") else [])
     settings = [
         ("credential.helper", ""),  # drops any helper the repository's config names
         ("credential.helper", helper),
         ("credential.useHttpPath", "false"),
-        ("http.followRedirects", "false"),  # the token goes to the remote's origin only
-        ("http.lowSpeedLimit", "1"),
-        ("http.lowSpeedTime", str(max(1, math.ceil(stall_seconds)))),
+        *((f"{scope}{key}", value) for scope in scopes for key, value in http),
         ("core.hooksPath", os.devnull),  # the user's hooks are theirs, not the sync's
         ("core.askPass", ""),
         ("push.recurseSubmodules", "no"),

@@ -329,18 +329,26 @@ class _RedirectHandler(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.parametrize("repository_says_follow", [False, True])
 def test_a_redirect_is_not_followed_and_gets_no_token(
-    session: LocalSession, git_server: GitHTTPServer, remote: str, token: str
+    session: LocalSession,
+    git_server: GitHTTPServer,
+    remote: str,
+    token: str,
+    repository_says_follow: bool,
 ) -> None:
     redirector = _Redirector(git_server.repo_url(remote).rstrip("/") + "/")
     threading.Thread(target=redirector.serve_forever, daemon=True).start()
     try:
         git_server.clear_requests()
         url = f"http://127.0.0.1:{redirector.server_address[1]}/project.git"
+        if repository_says_follow:  # the repository's own config cannot turn it back on
+            git(session.repo.gitdir, "config", "http.followRedirects", "true")
+            git(session.repo.gitdir, "config", f"http.{url}.followRedirects", "true")
         with pytest.raises(RemoteNotFound) as caught:
             _push(session, url, token)
         assert "another address" in caught.value.message
-        assert git_server.count(with_credentials=True) == 0
+        assert git_server.requests == []  # not followed: the remote behind it heard nothing
         assert ref_or_none(git_server.repo_path(remote), REF) is None
     finally:
         redirector.shutdown()
