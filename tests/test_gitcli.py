@@ -462,3 +462,24 @@ def test_a_first_push_through_git_is_refused_like_libgit2s(
         session.push(git_server.repo_url(remote), lambda: token[::-1])
     assert len(spy) == 1 and token[::-1] not in caught.value.message
     assert session.heads().unpushed == 1 and session.heads().remote_head is None
+
+
+def test_a_first_push_from_a_shallow_clone_lands(
+    tmp_path: Path, git_server: GitHTTPServer, remote: str, token: str
+) -> None:
+    """Binder clones one commit deep; the sync branch's first push starts from there."""
+    bare = git_server.repo_path(remote)
+    second = git(bare, "commit-tree", "-m", "second", "-p", "HEAD", "HEAD^{tree}")
+    git(bare, "update-ref", "HEAD", second)  # a history the clone gets the tip of alone
+    workspace = tmp_path / "shallow"
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", f"file://{bare}", str(workspace)], check=True
+    )
+    assert (workspace / ".git" / "shallow").read_text().strip() == second
+    shallow = LocalSession(workspace, BRANCH)
+    (workspace / "new.txt").write_text("new")
+    assert shallow.snapshot(None) is not None
+    assert _push(shallow, git_server.repo_url(remote), token) == [REF]
+    assert ref_or_none(bare, REF) == _head(shallow)
+    git(bare, "fsck", "--strict", "--no-dangling")
+    shallow.close()
