@@ -136,6 +136,9 @@ def push(
         exc.message = redact(exc.message, [secret])
         exc.args = (exc.message,)
         raise
+    except BaseException:  # interrupted: git does not outlive the call
+        _kill(process)
+        raise
     finally:
         output.join()
     results = parse_porcelain(output.stdout_text())
