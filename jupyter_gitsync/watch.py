@@ -30,6 +30,11 @@ class Watch:
         if self._cancelled.is_set():
             raise DeadlineExceeded(self.reason)
 
+    @property
+    def cancelled(self) -> bool:
+        """Whether the operation should stop (for callers that poll rather than call back)."""
+        return self._cancelled.is_set()
+
     def cancel(self, reason: str) -> None:
         self.reason = reason
         self._cancelled.set()
