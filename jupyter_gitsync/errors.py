@@ -101,3 +101,31 @@ class NotFound(GitSyncError):
     """What was asked for is not here: a snapshot, a file at a snapshot, a version."""
 
     kind = "missing"
+
+
+# What a remote's answer means, worded once for both ways of reaching it (libgit2 in
+# `transport`, the git command line in `gitcli`); `detail` is the remote's own words, redacted.
+
+
+def redirected_elsewhere(detail: str) -> RemoteNotFound:
+    return RemoteNotFound(
+        "The remote sent the request on to another address; the token is only ever sent to"
+        f" the remote's own address. Set the remote to where the repository is ({detail})."
+    )
+
+
+def rate_limited(detail: str) -> RateLimited:
+    return RateLimited(
+        f"The remote is limiting requests for now; trying again in a minute ({detail})."
+    )
+
+
+def access_refused(detail: str) -> AuthRequired:
+    return AuthRequired(
+        "The remote refused access: the token may not allow pushing here, or the remote"
+        f" is limiting requests for a while ({detail}). Checked again now and then."
+    )
+
+
+def token_refused(detail: str) -> AuthRequired:
+    return AuthRequired(f"The remote refused the token ({detail}).")

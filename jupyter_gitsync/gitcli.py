@@ -40,15 +40,18 @@ from .errors import (
     DeadlineExceeded,
     GitSyncError,
     PushRejected,
-    RateLimited,
     RemoteNotFound,
     RemoteUnavailable,
     TokenMissing,
+    access_refused,
+    rate_limited,
     redact,
+    redirected_elsewhere,
+    token_refused,
 )
 from .watch import Watch
 
-TOKEN_USERNAME = "x-access-token"  # the same user name `transport` sends with the token
+TOKEN_USERNAME = "x-access-token"  # what GitHub expects as the Basic-auth user for a token
 _POLL_SECONDS = 0.05
 _KEPT_STDERR_BYTES = 64 * 1024  # of git's messages, the last ones (progress is most of it)
 _TOKENISH_ENV = frozenset({"GITSYNC_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "SSH_ASKPASS"})
@@ -215,21 +218,13 @@ def classify(message: str, token_set: bool = True) -> GitSyncError:
             f" ({message})."
         )
     if any(f"error: {code}" in lowered for code in ("301", "302", "303", "307", "308")):
-        return RemoteNotFound(
-            "The remote sent the request on to another address; the token is only ever sent to"
-            f" the remote's own address. Set the remote to where the repository is ({message})."
-        )
+        return redirected_elsewhere(message)
     if "error: 429" in lowered or "too many requests" in lowered:
-        return RateLimited(
-            f"The remote is limiting requests for now; trying again in a minute ({message})."
-        )
+        return rate_limited(message)
     if "error: 403" in lowered:
-        return AuthRequired(
-            "The remote refused access: the token may not allow pushing here, or the remote"
-            f" is limiting requests for a while ({message}). Checked again now and then."
-        )
+        return access_refused(message)
     if "authentication failed" in lowered or "error: 401" in lowered:
-        return AuthRequired(f"The remote refused the token ({message}).")
+        return token_refused(message)
     if ("repository" in lowered and "not found" in lowered) or "error: 404" in lowered:
         return RemoteNotFound(f"The remote URL does not lead to a git repository ({message}).")
     if any(

@@ -39,17 +39,20 @@ from .errors import (
     AuthRequired,
     GitSyncError,
     PushRejected,
-    RateLimited,
     RemoteNotFound,
     RemoteUnavailable,
     TokenMissing,
+    access_refused,
+    rate_limited,
     redact,
+    redirected_elsewhere,
+    token_refused,
 )
+from .gitcli import TOKEN_USERNAME
 from .repository import FETCHED_PREFIX, SIGNATURE_EMAIL, Progress, raw_parents, shallow_roots
 from .watch import Watch
 
 _SUMMARY_BYTES = 300  # of a commit message shown in the branch list
-TOKEN_USERNAME = "x-access-token"  # what GitHub expects as the Basic-auth user for a token
 _TIMEOUTS = {"stall_seconds": 30.0}  # for the requests this module makes itself (`wire`)
 
 TokenGetter = Callable[[], "str | None"]
@@ -534,21 +537,13 @@ def classify(message: str) -> GitSyncError:
     """Map a libgit2 error message to the failure the user should hear about."""
     lowered = message.lower()
     if "cannot redirect" in lowered:
-        return RemoteNotFound(
-            "The remote sent the request on to another address; the token is only ever sent to"
-            f" the remote's own address. Set the remote to where the repository is ({message})."
-        )
+        return redirected_elsewhere(message)
     if "429" in lowered or "too many requests" in lowered:
-        return RateLimited(
-            f"The remote is limiting requests for now; trying again in a minute ({message})."
-        )
+        return rate_limited(message)
     if "403" in lowered:
-        return AuthRequired(
-            "The remote refused access: the token may not allow pushing here, or the remote"
-            f" is limiting requests for a while ({message}). Checked again now and then."
-        )
+        return access_refused(message)
     if any(s in lowered for s in ("401", "authentication", "credentials")):
-        return AuthRequired(f"The remote refused the token ({message}).")
+        return token_refused(message)
     if any(s in lowered for s in ("404", "not found", "invalid content-type")):
         return RemoteNotFound(f"The remote URL does not lead to a git repository ({message}).")
     if any(
