@@ -325,9 +325,13 @@ class _RootHandler(FileSystemEventHandler):
         self._watcher = watcher
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        # Watch the directory that came before the change is recorded: once a change is
+        # recorded (and the engine may drain it), what happens in that directory is seen.
+        if event.is_directory:
+            self._follow(event)
         self._watcher._handler.on_any_event(event)
-        if not event.is_directory:
-            return
+
+    def _follow(self, event: FileSystemEvent) -> None:
         source = os.fsdecode(event.src_path)
         if event.event_type in ("deleted", "moved"):
             self._watcher.unwatch_tree(source)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +55,36 @@ def test_git_and_excluded_directories_are_not_watched(watched) -> None:
     wait_until(lambda: seen(changes, "sentinel.txt") and seen(changes, "notebooks/sentinel.txt"))
     recorded = changes.drain()
     assert not any(p.startswith((".git", "node_modules")) or "checkpoint" in p for p in recorded)
+
+
+def test_a_directory_moved_in_is_watched_before_its_move_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Watching a directory that came takes a while (here: a slow kernel, 0.3 s); its arrival
+    is recorded only once it is watched, so a change in it right after the engine drained
+    the arrival is never missed."""
+    from jupyter_gitsync.watcher import Watcher as RealWatcher
+
+    real = RealWatcher.watch_tree
+
+    def slow(self: RealWatcher, path: str) -> None:
+        time.sleep(0.3)  # the attack: a slow watch, not a wait for anything
+        real(self, path)
+
+    monkeypatch.setattr(RealWatcher, "watch_tree", slow)
+    (tmp_path / "away").mkdir()
+    changes = ChangeSet(lambda: None)
+    watcher = Watcher(tmp_path, filters.DEFAULT_EXCLUDES, changes)
+    watcher.start()
+    try:
+        (tmp_path / "away" / "deep").mkdir()
+        os.rename(tmp_path / "away", tmp_path / "moved")
+        wait_until(lambda: seen(changes, "moved"), what="the move")
+        changes.drain()
+        (tmp_path / "moved" / "deep" / "file.txt").write_text("new")
+        wait_until(lambda: seen(changes, "moved/deep/file.txt"), what="a change right after")
+    finally:
+        watcher.stop()
 
 
 def test_directories_that_appear_or_move_later_are_watched(watched) -> None:
