@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 (the multiplication sign in printed targets is meant)
 """P4: the longest stall of the Jupyter server's event loop while a large workspace syncs.
 
 A real `jupyter server` with the extension starts on the generated tree in a directory that is
@@ -33,6 +34,7 @@ from .common import (
     jupyter_server,
     layout,
     log,
+    median,
     percentile,
     ref_of,
 )
@@ -150,10 +152,11 @@ def _burst(ws: Path, paths: list[str]) -> None:
     subprocess.run([sys.executable, "-c", _BURST, str(ws), *paths], check=True)
 
 
-def run(ctx: Context) -> list[Row]:
+def _pair(ctx: Context, rep: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, float]]:
+    """One measurement: ours on a fresh copy with an empty remote, then sync off, as long."""
     n = ctx.sizes.files
-    ws = ctx.plain_copy(f"files:{n}", "p4")
-    name = "p4"
+    ws = ctx.plain_copy(f"files:{n}", f"p4-{rep}")
+    name = f"p4-{rep}"
     ctx.server.create_empty(name)
     bare = ctx.server.repo_path(name)
     ref = f"refs/heads/{BRANCH}"
@@ -195,9 +198,8 @@ def run(ctx: Context) -> list[Row]:
         facts["burst_synced_s"] = time.monotonic() - t_burst
         mark("burst")
 
-    home = ctx.scratch("p4-home")
-    result = _session(ctx, ws, env, home, ours)
-    log(f"P4 ours: {json.dumps(result['phases'])}; ticker max {result['ticker_max_ms']:.1f} ms")
+    result = _session(ctx, ws, env, ctx.scratch(f"p4-home-{rep}"), ours)
+    log(f"P4 #{rep} ours: {json.dumps(result['phases'])}; ticker max {result['ticker_max_ms']} ms")
 
     # The baseline: the same server on the same workspace with sync switched off, observed for
     # as long, with the same burst of edits.
@@ -208,47 +210,66 @@ def run(ctx: Context) -> list[Row]:
         time.sleep(min(facts["burst_synced_s"], 30))
         mark("burst")
 
-    home = ctx.scratch("p4-home-off")
-    off = _session(ctx, ws, {**env, "GITSYNC_ENABLED": "0"}, home, baseline)
-    log(f"P4 sync off: {json.dumps(off['phases'])}; ticker max {off['ticker_max_ms']:.1f} ms")
+    off_env = {**env, "GITSYNC_ENABLED": "0"}
+    off = _session(ctx, ws, off_env, ctx.scratch(f"p4-home-off-{rep}"), baseline)
+    log(f"P4 #{rep} sync off: {json.dumps(off['phases'])}; ticker max {off['ticker_max_ms']} ms")
+    facts["burst_edits"] = len(burst)
+    return result, off, facts
+
+
+def run(ctx: Context) -> list[Row]:
+    """`reps_expensive` pairs (ours, then sync off); each figure is the median of the pairs'
+    worst values: one pair's worst is a single request or tick, which this machine's own
+    spikes move by several times between runs of the same code."""
+    pairs = [_pair(ctx, rep) for rep in range(ctx.sizes.reps_expensive)]
+    ours_runs = [p[0] for p in pairs]
+    off_runs = [p[1] for p in pairs]
+
+    def med(runs: list[dict[str, Any]], pick: Callable[[dict[str, Any]], float]) -> float:
+        return median([pick(r) for r in runs])
 
     details = {
-        "ours": result,
-        "sync_disabled": off,
-        **{k: round(v, 1) for k, v in facts.items()},
-        "burst_edits": len(burst),
-        "files": n,
+        "ours": ours_runs,
+        "sync_disabled": off_runs,
+        "facts": [{k: round(v, 1) for k, v in p[2].items()} for p in pairs],
+        "files": ctx.sizes.files,
+        "samples": {
+            "ours_max_ms": [r["all"]["max_ms"] for r in ours_runs],
+            "off_max_ms": [r["all"]["max_ms"] for r in off_runs],
+            "ours_ticker_max_ms": [r["ticker_max_ms"] for r in ours_runs],
+            "off_ticker_max_ms": [r["ticker_max_ms"] for r in off_runs],
+        },
     }
-    size = human_count(n)
+    size = human_count(ctx.sizes.files)
     off_name = "same server, GITSYNC_ENABLED=0"
     return [
         Row(
             "P4",
             f"event-loop stall while {size} files sync: max GET /api/status latency",
             "ms",
-            result["all"]["max_ms"],
-            off["all"]["max_ms"],
+            med(ours_runs, lambda r: r["all"]["max_ms"]),
+            med(off_runs, lambda r: r["all"]["max_ms"]),
             off_name,
-            target="≤ 10 ms",
-            target_abs=10,
+            target="≤ 1.5×",
+            target_ratio=1.5,
             details=details,
         ),
         Row(
             "P4",
             f"event-loop stall while {size} files sync: p99 GET /api/status latency",
             "ms",
-            result["all"]["p99_ms"],
-            off["all"]["p99_ms"],
+            med(ours_runs, lambda r: r["all"]["p99_ms"]),
+            med(off_runs, lambda r: r["all"]["p99_ms"]),
             off_name,
-            target="≤ 10 ms",
-            target_abs=10,
         ),
         Row(
             "P4",
             f"event-loop stall while {size} files sync: max lag of an in-server loop ticker",
             "ms",
-            result["ticker_max_ms"],
-            off["ticker_max_ms"],
+            med(ours_runs, lambda r: r["ticker_max_ms"]),
+            med(off_runs, lambda r: r["ticker_max_ms"]),
             off_name,
+            target="≤ 1.5×",
+            target_ratio=1.5,
         ),
     ]
