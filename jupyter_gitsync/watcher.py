@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from watchdog import events
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
@@ -28,6 +29,28 @@ from watchdog.utils import UnsupportedLibcError
 from . import filters
 
 log = logging.getLogger(__name__)
+
+# What the watcher asks the kernel for: every change, and not a file opened or closed unwritten.
+# Those two come with every read (a snapshot reads each file it stores; Jupyter and kernels read
+# files all the time) and say nothing changed; watchdog would handle each in Python on its own
+# threads, which took the GIL from the server's event loop for 100+ ms while a first snapshot
+# read 50k files, and filled the kernel's event queue.
+CHANGE_EVENTS: list[type[FileSystemEvent]] = [
+    events.FileCreatedEvent,
+    events.DirCreatedEvent,
+    events.FileModifiedEvent,  # with IN_ATTRIB: a mode change (the executable bit)
+    events.DirModifiedEvent,
+    events.FileMovedEvent,
+    events.DirMovedEvent,
+    events.FileDeletedEvent,
+    events.DirDeletedEvent,
+    events.FileClosedEvent,  # closed after writing
+    *(
+        getattr(events, name)
+        for name in ("FileAttribEvent", "DirAttribEvent")
+        if hasattr(events, name)
+    ),
+]
 
 
 class ChangeSet:
@@ -98,8 +121,6 @@ class _Handler(FileSystemEventHandler):
         return rel
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened", "closed_no_write"):
-            return
         if event.is_directory and event.event_type == "modified":
             return  # a directory's mtime changes with its entries, which have their own events
         paths = [event.src_path]
@@ -245,7 +266,9 @@ class Watcher:
         `_refused` has heard of a refusal by then)."""
         assert self._observer is not None
         try:
-            return self._observer.schedule(handler, path, recursive=recursive)
+            return self._observer.schedule(
+                handler, path, recursive=recursive, event_filter=CHANGE_EVENTS
+            )
         except OSError as exc:
             self._refused(exc, path)  # once more if the observer reported it: said only once
             log.debug("not watching %s: %s", path, exc)

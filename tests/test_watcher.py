@@ -44,6 +44,43 @@ def test_changes_anywhere_are_recorded_and_wake_the_engine_once(watched) -> None
     assert wakeups == [1, 1]
 
 
+def _inotify_masks() -> list[int]:
+    """The event mask of every inotify watch this process holds (from /proc/self/fdinfo)."""
+    masks = []
+    for info in Path("/proc/self/fdinfo").iterdir():
+        try:
+            text = info.read_text()
+        except OSError:
+            continue  # an fd closed meanwhile
+        for line in text.splitlines():
+            if line.startswith("inotify wd:"):
+                fields = dict(part.split(":", 1) for part in line.split()[1:])
+                masks.append(int(fields["mask"], 16))
+    return masks
+
+
+def test_reading_files_brings_no_events(watched) -> None:
+    """The kernel is asked for changes only: not for a file opened, or closed unwritten, which
+    every read brings (a snapshot reads every file it stores). Changes of every kind are still
+    seen, a mode change among them."""
+    root, changes, _ = watched
+    masks = _inotify_masks()
+    assert len(masks) >= 2  # the root, and the notebooks folder
+    in_open, in_close_nowrite = 0x20, 0x10
+    wanted = {"modify": 0x2, "attrib": 0x4, "close_write": 0x8, "moved": 0xC0, "create": 0x100,
+              "delete": 0x200}  # fmt: skip
+    for mask in masks:
+        assert not mask & (in_open | in_close_nowrite), hex(mask)
+        assert all(mask & bit == bit for bit in wanted.values()), hex(mask)
+
+    script = root / "notebooks" / "run.sh"
+    script.write_text("echo hi\n")
+    wait_until(lambda: seen(changes, "notebooks/run.sh"))
+    changes.drain()
+    script.chmod(0o755)
+    wait_until(lambda: seen(changes, "notebooks/run.sh"))
+
+
 def test_git_and_excluded_directories_are_not_watched(watched) -> None:
     root, changes, _ = watched
     (root / ".git" / "objects" / "x").write_text("object")
