@@ -122,6 +122,7 @@ def _session(
     everything = poller.window(t_up, last[0])
     worst = sorted(poller.samples, key=lambda s: s[1], reverse=True)[:10]
     return {
+        "started_at_wall_s": t_up + time.time() - time.monotonic(),  # `at_s` counts from here
         "all": _stats(everything),
         "phases": {k: _stats(poller.window(a, b)) for k, (a, b) in phases.items()},
         "phase_seconds": {k: round(b - a, 1) for k, (a, b) in phases.items()},
@@ -136,6 +137,10 @@ def _session(
                 "worst": [
                     {"lag_ms": round(w["lag_ms"], 1), "at_s": round(w["at"] - t_up, 3)}
                     for w in v.get("worst", [])
+                ],
+                "long_collections": [
+                    {**c, "ms": round(c["ms"], 1), "at": round(c["at"] - t_up, 3)}
+                    for c in v.get("long_collections", [])
                 ],
             }
             for k, v in ticker.items()

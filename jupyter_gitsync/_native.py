@@ -139,23 +139,37 @@ def fetch_without_fetch_head(
             payload.check_error(C.git_remote_fetch(remote._remote, array.ptr, options, ffi.NULL))
 
 
-def add_index_entry(
-    index: pygit2.Index, path: str, blob: bytes, st: os.stat_result, mode: int
-) -> None:
+IndexStat = tuple[int, int, int, int, int, int, int, int]
+"""What an index entry records of a file (see `index_stat`): a plain tuple of ints, which the
+garbage collector stops tracking, where an `os.stat_result` stays tracked. A snapshot keeps one
+per file until its pack is written: 50k tracked objects made Python's full collection run in
+the middle of a first snapshot, holding the GIL (the server's event loop) for 140 ms."""
+
+
+def index_stat(st: os.stat_result, mode: int) -> IndexStat:
+    """The fields of `st` an index entry records, and the entry's `mode`."""
+    return (
+        st.st_ctime_ns, st.st_mtime_ns, st.st_rdev, st.st_ino, st.st_uid, st.st_gid,
+        st.st_size, mode,
+    )  # fmt: skip
+
+
+def add_index_entry(index: pygit2.Index, path: str, blob: bytes, recorded: IndexStat) -> None:
     """Add `path` to `index` as the blob `blob` (20 bytes, already stored) with the stat data
-    of `st`, recorded as libgit2's `git_index_add_bypath` records it, so the next scan does not
-    reread the file. pygit2's `IndexEntry` carries no stat data."""
+    `recorded` (`index_stat`), as libgit2's `git_index_add_bypath` records it, so the next scan
+    does not reread the file. pygit2's `IndexEntry` carries no stat data."""
+    ctime_ns, mtime_ns, rdev, ino, uid, gid, size, mode = recorded
     entry = ffi.new("git_index_entry *")
-    entry.ctime.seconds = _int32(st.st_ctime_ns // 1_000_000_000)
-    entry.ctime.nanoseconds = st.st_ctime_ns % 1_000_000_000
-    entry.mtime.seconds = _int32(st.st_mtime_ns // 1_000_000_000)
-    entry.mtime.nanoseconds = st.st_mtime_ns % 1_000_000_000
-    entry.dev = st.st_rdev & _UINT32
-    entry.ino = st.st_ino & _UINT32
+    entry.ctime.seconds = _int32(ctime_ns // 1_000_000_000)
+    entry.ctime.nanoseconds = ctime_ns % 1_000_000_000
+    entry.mtime.seconds = _int32(mtime_ns // 1_000_000_000)
+    entry.mtime.nanoseconds = mtime_ns % 1_000_000_000
+    entry.dev = rdev & _UINT32
+    entry.ino = ino & _UINT32
     entry.mode = mode
-    entry.uid = st.st_uid & _UINT32
-    entry.gid = st.st_gid & _UINT32
-    entry.file_size = st.st_size & _UINT32
+    entry.uid = uid & _UINT32
+    entry.gid = gid & _UINT32
+    entry.file_size = size & _UINT32
     ffi.memmove(entry.id.id, blob, len(blob))
     encoded = ffi.new("char[]", os.fsencode(path))
     entry.path = encoded

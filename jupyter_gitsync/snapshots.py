@@ -98,7 +98,7 @@ class Snapshotter:
         self._staged: list[tuple[str, str]] = []  # (A|M|D, path) of this snapshot, for its message
         self._links_seen: dict[str, bool] = {}  # folder -> is a symbolic link, per snapshot
         self._pack: BlobPack | None = None  # while a large snapshot stages: its new blobs
-        self._packed: list[tuple[str, bytes, os.stat_result, int]] = []  # their index entries
+        self._packed: list[tuple[str, bytes, _native.IndexStat]] = []  # their index entries
         self._folders: set[str] = set()  # while a large snapshot stages: the index's folders
         self.snapshots_since_pack = 0
         self.bytes_since_pack = 0  # what went into loose objects since the last packing
@@ -391,9 +391,8 @@ class Snapshotter:
         if previous is None and relpath in self._folders:  # a file where a folder was
             self.index.remove_directory(relpath)
             self._staged.append(("D", f"{relpath}/"))
-        self._packed.append(
-            (relpath, blob, st, _EXECUTABLE if st.st_mode & stat.S_IXUSR else _REGULAR)
-        )
+        mode = _EXECUTABLE if st.st_mode & stat.S_IXUSR else _REGULAR
+        self._packed.append((relpath, blob, _native.index_stat(st, mode)))
         if self._pack.full:
             self._write_packed()
         self.skipped.pop(relpath, None)
@@ -418,8 +417,8 @@ class Snapshotter:
         if self._pack is None or not self._packed:
             return
         self._pack.flush()
-        for relpath, blob, st, mode in self._packed:
-            _native.add_index_entry(self.index, relpath, blob, st, mode)
+        for relpath, blob, recorded in self._packed:
+            _native.add_index_entry(self.index, relpath, blob, recorded)
         self._packed = []
 
     def _add_whole(self, relpath: str, full: Path, st: os.stat_result) -> bool:
