@@ -33,6 +33,7 @@ _VERSION = 2
 _MAX_OFFSET = 0x7FFFFFFF  # the index's 32-bit offsets; beyond, a table this module never needs
 DEFAULT_FLUSH_BYTES = 16 * 1024 * 1024  # blob bytes taken before a pack is written
 _BATCH_BYTES = 512 * 1024  # blob bytes handed to the deflating thread at a time
+TEMPORARY_PREFIX = "tmp_pack_gitsync_"  # git's own are tmp_pack_XXXXXX: git gc prunes both
 
 
 def blob_id(content: bytes) -> bytes:
@@ -87,16 +88,15 @@ class BlobPack:
             nonlocal checksum
             written[:], checksum = _write_pack(handle, records)
 
-        pack = _write_named(self.pack_dir, write_pack, lambda: f"pack-{checksum.hex()}.pack")
-        try:  # the index last: libgit2 and git find packs by it
-            return _write_named(
-                self.pack_dir,
-                lambda handle: handle.write(_index(written, checksum)),
-                lambda: pack.with_suffix(".idx").name,
+        pack = _write_temporary(self.pack_dir, write_pack)
+        try:
+            index = _write_temporary(
+                self.pack_dir, lambda handle: handle.write(_index(written, checksum))
             )
         except BaseException:
-            pack.unlink(missing_ok=True)  # no pack without its index
+            pack.unlink(missing_ok=True)
             raise
+        return _publish(self.pack_dir / f"pack-{checksum.hex()}", pack, index)
 
     def close(self) -> None:
         """Drop what is pending and stop the deflating thread."""
@@ -190,13 +190,21 @@ def _index(entries: list[tuple[bytes, int, int]], pack_checksum: bytes) -> bytes
     return body + hashlib.sha1(body, usedforsecurity=False).digest()
 
 
-def _write_named(
-    folder: Path, write: Callable[[IO[bytes]], object], name: Callable[[], str]
-) -> Path:
-    """Write a file through a temporary one in `folder`, then give it `name()` (known once it
-    is written) and make it read-only, as git leaves pack files: the name never holds half a
-    file, and nothing is left behind when writing fails."""
-    with NamedTemporaryFile(dir=folder, prefix="tmp_pack_", delete=False) as handle:
+def remove_leftovers(pack_dir: Path) -> list[Path]:
+    """Remove the temporary files a stopped process of ours left in `pack_dir` (killed while
+    it wrote a pack); returns them. Only for a caller that holds the engine's lock: then no
+    process of ours is writing them, and git's own temporary files have another prefix."""
+    removed = []
+    for leftover in pack_dir.glob(f"{TEMPORARY_PREFIX}*"):
+        leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    return removed
+
+
+def _write_temporary(folder: Path, write: Callable[[IO[bytes]], object]) -> Path:
+    """Write a file under a temporary name in `folder`, read-only as git leaves pack files;
+    nothing is left behind when writing fails."""
+    with NamedTemporaryFile(dir=folder, prefix=TEMPORARY_PREFIX, delete=False) as handle:
         temporary = Path(handle.name)
         try:
             write(handle)
@@ -204,11 +212,30 @@ def _write_named(
             handle.close()
             temporary.unlink(missing_ok=True)
             raise
-    path = folder / name()
     try:
         os.chmod(temporary, 0o444)
-        os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    return path
+    return temporary
+
+
+def _publish(stem: Path, pack: Path, index: Path) -> Path:
+    """Give the written pack and index their names, the index last (git and libgit2 find a
+    pack by its index), so that a name never holds half a file and a reader sees a complete
+    pack or none; returns the index's path. The same pack already there (the same objects
+    written again, say after a stopped snapshot) is kept as it is."""
+    final_pack, final_index = stem.with_suffix(".pack"), stem.with_suffix(".idx")
+    try:
+        if final_index.exists():
+            return final_index
+        os.replace(pack, final_pack)
+        try:
+            os.replace(index, final_index)
+        except BaseException:
+            final_pack.unlink(missing_ok=True)  # no pack without its index
+            raise
+    finally:
+        pack.unlink(missing_ok=True)
+        index.unlink(missing_ok=True)
+    return final_index

@@ -40,7 +40,7 @@ from typing import IO
 import pygit2
 import pygit2.enums
 
-from . import _native
+from . import _native, packs
 from .errors import ConfigError, WorkspaceError
 from .rescues import RescueBranches
 
@@ -274,7 +274,7 @@ class SyncRepository:
         self._shallow_stamp = _stamp(self.gitdir / "shallow")
         self.private_dir = self.gitdir / "gitsync"
         self._engine_lock = self._lock_engine()
-        self._remove_stale_locks()
+        self._remove_leftovers()
         self.rescues = RescueBranches(self.repo, self.private_dir)
 
     # -- where the history stops ----------------------------------------------------------------
@@ -570,9 +570,10 @@ class SyncRepository:
         """Release the engine lock (the OS also does when the process ends)."""
         self._engine_lock.close()
 
-    def _remove_stale_locks(self) -> None:
-        """Lock files of ours that a killed process left behind. We hold the engine lock, so
-        no live process of ours is writing them; the user's own locks are not ours to touch."""
+    def _remove_leftovers(self) -> None:
+        """Lock files and temporary pack files of ours that a killed process left behind. We
+        hold the engine lock, so no live process of ours is writing them; the user's own locks
+        and git's own temporary files are not ours to touch."""
         candidates = [self.private_dir / "index.lock"]
         for ref in (self.sync_ref, self.tracking_ref):
             candidates.append(self.gitdir / f"{ref}.lock")
@@ -580,6 +581,15 @@ class SyncRepository:
             with contextlib.suppress(FileNotFoundError):
                 lock.unlink()
                 log.warning("gitsync: removed a stale lock left by a stopped process: %s", lock)
+        try:
+            removed = packs.remove_leftovers(self.gitdir / "objects" / "pack")
+        except OSError as exc:  # the next start tries again; nothing depends on them
+            log.warning("gitsync: cannot remove temporary pack files: %s", exc)
+            return
+        if removed:
+            log.warning(
+                "gitsync: removed %d unfinished pack files of a stopped process", len(removed)
+            )
 
     def maintain(self) -> None:
         """Pack loose objects now and then, so that .git stays bounded (100 saves of a large

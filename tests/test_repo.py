@@ -689,6 +689,80 @@ def test_a_large_snapshot_replaces_folders_with_files_and_keeps_modes(
     assert session.snaps.scan() == set()
 
 
+_KILLED_WHILE_PACKING = """
+import functools, os, sys, threading
+from pathlib import Path
+from jupyter_gitsync import packs, snapshots
+from tests.helpers import LocalSession
+workspace, stop_at = Path(sys.argv[1]), int(sys.argv[2])
+snapshots.BlobPack = functools.partial(packs.BlobPack, flush_bytes=256)
+real_replace, renames = os.replace, 0
+
+def replace(source, target):  # the renames that publish packs: stop before the N-th
+    global renames
+    renames += 1
+    if renames == stop_at:
+        print("stopped", flush=True)
+        threading.Event().wait()  # until killed
+    real_replace(source, target)
+
+packs.os.replace = replace
+LocalSession(workspace, "b", packed_from_paths=1).snapshot(None)
+print("finished", flush=True)
+"""
+
+
+@pytest.mark.parametrize(
+    "stop_at",
+    [1, 2, 5],
+    ids=["both-files-written-none-named", "pack-named-index-not", "after-two-packs"],
+)
+def test_a_packed_snapshot_killed_at_the_worst_moment_loses_nothing(
+    workspace: Path, stop_at: int
+) -> None:
+    """A server killed (SIGKILL) while a packed snapshot writes its packs: with a pack and
+    its index written under temporary names; between naming the pack and its index; after
+    two packs were published. Nothing committed or on disk is lost, the next start removes
+    the temporary files the killed process left, and its first snapshot saves every file
+    into a repository git checks clean."""
+    written = many_files(workspace, 200)
+    tip_before = ref_or_none(workspace, "refs/heads/b")
+    pack_dir = workspace / ".git" / "objects" / "pack"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WHILE_PACKING, str(workspace), str(stop_at)],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "stopped", child.stderr
+        child.kill()
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    left = sorted(p.name for p in pack_dir.iterdir())
+    if stop_at == 1:
+        assert sum(name.startswith("tmp_pack_gitsync_") for name in left) == 2, left
+    if stop_at == 2:  # git ignores a pack without an index (and git gc removes it)
+        assert {n[:-5] for n in left if n.endswith(".pack")} - {n[:-4] for n in left}, left
+    assert ref_or_none(workspace, "refs/heads/b") == tip_before
+    assert all(
+        p.read_bytes() == data for p, data in ((workspace / k, v) for k, v in written.items())
+    )
+
+    session = LocalSession(workspace, "b", packed_from_paths=1)  # the next start
+    assert not [p for p in pack_dir.iterdir() if p.name.startswith("tmp_pack_gitsync_")]
+    snap = session.snapshot(None)
+    assert snap is not None
+    for path, data in written.items():
+        assert show(workspace, snap.commit, path) == data
+    assert session.snaps.scan() == set()  # and the index it left rereads nothing
+    git(workspace, "fsck", "--strict", "--no-dangling")
+    session.close()
+
+
 def test_a_packed_snapshot_stopped_at_the_worst_moment_loses_nothing(
     workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
