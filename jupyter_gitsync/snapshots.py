@@ -100,6 +100,7 @@ class Snapshotter:
         self._pack: BlobPack | None = None  # while a large snapshot stages: its new blobs
         self._packed: list[tuple[str, bytes, _native.IndexStat]] = []  # their index entries
         self._folders: set[str] = set()  # while a large snapshot stages: the index's folders
+        self._not_ignored: set[str] = set()  # this snapshot's paths libgit2's scan found
         self.snapshots_since_pack = 0
         self.bytes_since_pack = 0  # what went into loose objects since the last packing
         _native.add_ignore_rules(self.git, filters.as_ignore_rules(self.excludes))
@@ -152,8 +153,10 @@ class Snapshotter:
     def scan(self) -> set[str]:
         """Paths to look at in a full snapshot: those that differ between the sync index and
         the workspace (`differing`), odd entries libgit2 passes over, and the skipped ones."""
-        changed = self.differing()
-        changed |= self._odd_entries()
+        return self._scan(self.differing())
+
+    def _scan(self, differing: set[str]) -> set[str]:
+        changed = differing | self._odd_entries()
         changed |= set(self.skipped)  # looked at again: gone, renamed or fixed meanwhile
         return changed
 
@@ -233,7 +236,12 @@ class Snapshotter:
         """Stage `paths` (None: scan the whole workspace) and commit if the tree changed;
         `message` (one line) stands in for the one made from what changed."""
         try:
-            candidates = self.scan() if paths is None else set(paths)
+            if paths is None:
+                # libgit2's scan leaves ignored files out: staging need not ask again for each
+                self._not_ignored = self.differing()
+                candidates = self._scan(self._not_ignored)
+            else:
+                candidates = set(paths)
             self._staged = []
             self._links_seen.clear()
             self._pack = self._pack_for(candidates)
@@ -247,6 +255,7 @@ class Snapshotter:
                 self._pack = None
                 self._packed = []
                 self._folders = set()
+                self._not_ignored = set()
             tree = self.index.write_tree()
             commit = self._commit(tree, len(candidates), message)
             self.index.write()
@@ -274,9 +283,9 @@ class Snapshotter:
         if linked is not None:  # the folder became a link: store the link, never follow it
             self._stage(linked)
             return
-        full = self.repo.workspace / relpath
+        full = os.path.join(self.repo.workspace, relpath)  # a str: pathlib costs 50k snapshots 1 s
         try:
-            st = full.lstat()
+            st = os.lstat(full)
         except (FileNotFoundError, NotADirectoryError):  # gone, or a folder became a file
             if relpath not in self.withheld:  # withheld: in the index, deliberately not here
                 self._unstage(relpath)
@@ -288,7 +297,7 @@ class Snapshotter:
             self._stage_tree(relpath)
             return
         tracked = relpath in self.index
-        if not tracked and self.git.path_is_ignored(relpath):
+        if not tracked and relpath not in self._not_ignored and self.git.path_is_ignored(relpath):
             return
         why = self._why_not_synced(relpath, full, st, tracked)
         if why is None and self._pack is not None and stat.S_ISREG(st.st_mode):
@@ -301,7 +310,7 @@ class Snapshotter:
         self._add(relpath, full, st)
 
     def _why_not_synced(
-        self, relpath: str, full: Path, st: os.stat_result, tracked: bool
+        self, relpath: str, full: str, st: os.stat_result, tracked: bool
     ) -> str | None:
         """The staging policy for one file: what kind, how large, whether it holds a secret."""
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
@@ -313,7 +322,7 @@ class Snapshotter:
             secret = self._secret_in(full)  # a packed snapshot scans the bytes it stores
         return secret
 
-    def _add(self, relpath: str, full: Path, st: os.stat_result) -> None:
+    def _add(self, relpath: str, full: str, st: os.stat_result) -> None:
         """Stage a file or link the policy allows; record it for the commit message."""
         previous = self.index[relpath] if relpath in self.index else None  # noqa: SIM401 (Index has no get)
         if previous is None:  # a file or link where a folder was: the folder's entries go
@@ -368,7 +377,7 @@ class Snapshotter:
         self._folders = {path[:end] for path in paths for end in _slashes(path)}
         return BlobPack(Path(self.git.path) / "objects" / "pack")
 
-    def _add_packed(self, relpath: str, full: Path, st: os.stat_result) -> str | None:
+    def _add_packed(self, relpath: str, full: str, st: os.stat_result) -> str | None:
         """Stage a regular file through the pack: read it once, screen its bytes for secrets,
         store its blob; its index entry is added once the pack is written. Returns why it is
         not synced, or None."""
@@ -421,12 +430,12 @@ class Snapshotter:
             _native.add_index_entry(self.index, relpath, blob, recorded)
         self._packed = []
 
-    def _add_whole(self, relpath: str, full: Path, st: os.stat_result) -> bool:
+    def _add_whole(self, relpath: str, full: str, st: os.stat_result) -> bool:
         """Add `relpath` to the index; False if it kept changing while it was read (a file
         rewritten while it is hashed would otherwise be committed torn)."""
         for _ in range(_READ_ATTEMPTS):
             self.index.add(relpath)
-            after = full.lstat()
+            after = os.lstat(full)
             if (after.st_size, after.st_mtime_ns, after.st_ino) == (
                 st.st_size,
                 st.st_mtime_ns,
@@ -437,9 +446,9 @@ class Snapshotter:
         return False
 
     @staticmethod
-    def _secret_in(path: Path) -> str | None:
+    def _secret_in(path: str) -> str | None:
         try:
-            with path.open("rb") as handle:
+            with open(path, "rb") as handle:
                 return filters.secret_content_reason(handle.read(filters.SECRET_SCAN_BYTES))
         except OSError:
             return None  # index.add reports unreadable files
@@ -692,7 +701,7 @@ class _CheckoutProgress(pygit2.CheckoutCallbacks):
         self._progress("checkout", completed_steps, total_steps, 0)
 
 
-def _read_settled(full: Path, st: os.stat_result) -> tuple[bytes, os.stat_result] | None:
+def _read_settled(full: str, st: os.stat_result) -> tuple[bytes, os.stat_result] | None:
     """The whole of the regular file `full` and its stat data, read once with as few system
     calls as git makes (open, read, fstat, close); None if it changed while it was read, on
     every one of a few attempts (a file rewritten while it is hashed would be stored torn)."""
