@@ -1,14 +1,14 @@
-"""Turns watchdog's filesystem events into a set of changed workspace-relative paths.
+"""Turns the workspace's filesystem events into a set of changed workspace-relative paths.
 
 It knows nothing of git: the engine drains the set when the workspace has been quiet long enough.
-Where the kernel refuses inotify (all single-user pods of a node usually share one uid, and
-with it that uid's inotify limits), the watcher says so once, and a `Poller` fed by the
-engine's cheap scans stands in for the events it cannot have.
+On Linux the events are read from inotify on one thread (`_inotify`); elsewhere watchdog's
+observer for the platform stands in. Where the kernel refuses inotify (all single-user pods of a
+node usually share one uid, and with it that uid's inotify limits), the watcher says so once,
+and a `Poller` fed by the engine's cheap scans stands in for the events it cannot have.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import itertools
 import logging
@@ -20,37 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from watchdog import events
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver
-from watchdog.utils import UnsupportedLibcError
-
 from . import filters
 
 log = logging.getLogger(__name__)
-
-# What the watcher asks the kernel for: every change, and not a file opened or closed unwritten.
-# Those two come with every read (a snapshot reads each file it stores; Jupyter and kernels read
-# files all the time) and say nothing changed; watchdog would handle each in Python on its own
-# threads, which took the GIL from the server's event loop for 100+ ms while a first snapshot
-# read 50k files, and filled the kernel's event queue.
-CHANGE_EVENTS: list[type[FileSystemEvent]] = [
-    events.FileCreatedEvent,
-    events.DirCreatedEvent,
-    events.FileModifiedEvent,  # with IN_ATTRIB: a mode change (the executable bit)
-    events.DirModifiedEvent,
-    events.FileMovedEvent,
-    events.DirMovedEvent,
-    events.FileDeletedEvent,
-    events.DirDeletedEvent,
-    events.FileClosedEvent,  # closed after writing
-    *(
-        getattr(events, name)
-        for name in ("FileAttribEvent", "DirAttribEvent")
-        if hasattr(events, name)
-    ),
-]
 
 
 class ChangeSet:
@@ -107,47 +79,6 @@ class ChangeSet:
             return bool(self._paths) or self.rescan
 
 
-class _Handler(FileSystemEventHandler):
-    def __init__(self, root: Path, excludes: tuple[str, ...], changes: ChangeSet) -> None:
-        self._root = str(root)
-        self._excludes = excludes
-        self._changes = changes
-
-    def _relative(self, path: str | bytes) -> str | None:
-        text = os.fsdecode(path)
-        rel = os.path.relpath(text, self._root).replace(os.sep, "/")
-        if rel == "." or rel.startswith("../") or filters.is_excluded(rel, self._excludes):
-            return None
-        return rel
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory and event.event_type == "modified":
-            return  # a directory's mtime changes with its entries, which have their own events
-        paths = [event.src_path]
-        dest = getattr(event, "dest_path", "")
-        if dest:
-            paths.append(dest)
-        relative = [rel for rel in map(self._relative, paths) if rel is not None]
-        if relative:
-            self._changes.add(relative)
-
-
-class _OverflowAlarm(logging.Handler):
-    """watchdog only logs when the kernel's inotify queue overflows (events are lost then);
-    this turns that log record into a request for a full rescan."""
-
-    def __init__(self, changes: ChangeSet) -> None:
-        super().__init__(logging.WARNING)
-        self._changes = changes
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
-            self._changes.request_rescan()
-
-
-_WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
-
-
 @dataclass(frozen=True)
 class WatchLimit:
     """A per-user inotify limit the kernel enforced, in words for the status and the log."""
@@ -198,24 +129,19 @@ class Poller:
 
 
 class Watcher:
-    """Watches the workspace (inotify on Linux) and fills a ChangeSet.
+    """Watches the workspace and fills a ChangeSet.
 
-    `.git` and excluded top-level directories are not watched at all: every snapshot writes
-    objects into `.git`, and watching them would cost each one a trip through watchdog's
-    Python threads (measured: they held the GIL ~60% of the time during a large first
-    snapshot, stalling the Jupyter event loop). So the root is watched on its own, and each
-    top-level directory recursively; directories that appear later are added as they come.
-    With very many top-level directories one recursive watch of the root is used instead, to
-    stay within the per-user limit of inotify instances.
+    Every folder has a watch of its own (`_inotify`), so `.git` (which every snapshot writes
+    into) and excluded folders are not watched at all, at any depth; folders that appear later
+    are watched as they come, before their arrival is recorded.
 
     When the kernel refuses an inotify instance or a watch (see `LIMITS`), the watches that
     work are kept, `on_limit` is called once (from whichever thread met the refusal), and one
-    warning says which limit it was and how to raise it. Which directories went unwatched is
-    not tracked: watchdog passes over refusals below a watched directory, and watches come and
-    go with directories, so the engine then polls the whole workspace (`Poller`).
+    warning says which limit it was and how to raise it. Which folders went unwatched is not
+    tracked (watches come and go with folders), so the engine then polls the whole workspace
+    (`Poller`). When the kernel's queue overflows (events were lost), the next snapshot scans
+    the whole workspace.
     """
-
-    MAX_SEPARATE_WATCHES = 48
 
     def __init__(
         self,
@@ -226,57 +152,38 @@ class Watcher:
     ) -> None:
         self._root = root
         self._excludes = tuple(excludes)
-        self._handler = _Handler(root, self._excludes, changes)
-        self._alarm = _OverflowAlarm(changes)
-        self._observer: BaseObserver | None = None
-        self._trees: dict[str, Any] = {}  # top-level directory -> its watch
+        self._changes = changes
         self._on_limit = on_limit
         self._lock = threading.Lock()
+        self._inotify: Any = None  # an `_inotify.Inotify`, or watchdog's observer elsewhere
         self.limit: WatchLimit | None = None  # the first limit the kernel enforced
 
     def start(self) -> None:
-        """Start watching; events arrive on watchdog's own threads. Never raises for a limit:
-        what cannot be watched is reported through `on_limit`."""
-        for name in _WATCHDOG_LOGGERS:
-            logging.getLogger(name).addHandler(self._alarm)
+        """Start watching. Never raises for a limit: what cannot be watched is reported
+        through `on_limit`."""
         try:
-            observer = _new_observer(self._refused)
+            from ._inotify import Inotify
+
+            watching: Any = Inotify(
+                self._root,
+                self._watchable,
+                self._changes.add,
+                self._changes.request_rescan,
+                self._refused,
+            )
+        except (ImportError, AttributeError):  # not Linux: no inotify in the C library
+            watching = _PlatformObserver(self._root, self._watchable, self._changes)
         except OSError as exc:
             if exc.errno not in LIMITS:
                 raise
             self._refused(exc, str(self._root))  # no inotify instance: nothing is watched
             return
-        observer.daemon = True
-        observer.start()  # watches scheduled from now on start at once, and raise if refused
-        self._observer = observer
-        tops = [
-            entry.path
-            for entry in os.scandir(self._root)
-            if entry.is_dir(follow_symlinks=False) and self._watchable(entry.name)
-        ]
-        if len(tops) > self.MAX_SEPARATE_WATCHES:
-            self._schedule(self._handler, str(self._root), recursive=True)
-        else:
-            self._schedule(_RootHandler(self), str(self._root), recursive=False)
-            for path in tops:
-                self.watch_tree(path)
-
-    def _schedule(self, handler: FileSystemEventHandler, path: str, recursive: bool) -> Any:
-        """A watch of `path`, or None when it could not be had (gone again already, or refused:
-        `_refused` has heard of a refusal by then)."""
-        assert self._observer is not None
-        try:
-            return self._observer.schedule(
-                handler, path, recursive=recursive, event_filter=CHANGE_EVENTS
-            )
-        except OSError as exc:
-            self._refused(exc, path)  # once more if the observer reported it: said only once
-            log.debug("not watching %s: %s", path, exc)
-            return None
+        watching.start()
+        self._inotify = watching
 
     def _refused(self, exc: OSError, path: str) -> None:
-        """The kernel refused a watch of `path` (or the instance, for the root); from any
-        thread, including watchdog's own while it holds its locks: only logs and notifies."""
+        """The kernel refused a watch of `path` (or the instance, for the root); only logs and
+        notifies."""
         limit = LIMITS.get(exc.errno or 0)
         if limit is None:
             return  # not a limit: the directory went away, or cannot be read
@@ -300,68 +207,44 @@ class Watcher:
         except Exception:
             log.exception("gitsync: could not switch to scanning")
 
-    def _watchable(self, name: str) -> bool:
-        return not filters.is_excluded(name, self._excludes)
-
-    def watch_tree(self, path: str) -> None:
-        """Watch a top-level directory and everything below it."""
-        if self._observer is None or path in self._trees:
-            return
-        watch = self._schedule(self._handler, path, recursive=True)
-        if watch is not None:
-            self._trees[path] = watch
-
-    def unwatch_tree(self, path: str) -> None:
-        """Stop watching a top-level directory that was removed or moved away."""
-        watch = self._trees.pop(path, None)
-        if watch is not None and self._observer is not None:
-            with contextlib.suppress(KeyError, OSError):
-                self._observer.unschedule(watch)
+    def _watchable(self, relpath: str) -> bool:
+        return not filters.is_excluded(relpath, self._excludes)
 
     def stop(self) -> None:
-        """Stop watching and wait for watchdog's threads to end."""
-        for name in _WATCHDOG_LOGGERS:
-            logging.getLogger(name).removeHandler(self._alarm)
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=5)
-            self._observer = None
-            self._trees.clear()
+        """Stop watching and wait for the reading thread to end."""
+        if self._inotify is not None:
+            self._inotify.stop()
+            self._inotify = None
 
 
-def _new_observer(refused: Callable[[OSError, str], None]) -> BaseObserver:
-    """The inotify observer that reports refused watches, where there is one (see
-    `_inotify`); the platform's own observer elsewhere."""
-    try:
-        from ._inotify import ReportingObserver
-    except (ImportError, UnsupportedLibcError):
-        observer: BaseObserver = Observer()
-        return observer
-    return ReportingObserver(refused)
+class _PlatformObserver:
+    """watchdog's observer for platforms without inotify: one recursive watch of the root,
+    its events filtered to changes and to paths that are not excluded."""
 
+    def __init__(self, root: Path, watched: Callable[[str], bool], changes: ChangeSet) -> None:
+        from watchdog import events
+        from watchdog.observers import Observer
 
-class _RootHandler(FileSystemEventHandler):
-    """Events directly in the workspace root: recorded like any other, and top-level
-    directories that come and go get their own recursive watch."""
+        class Handler(events.FileSystemEventHandler):
+            def on_any_event(self, event: events.FileSystemEvent) -> None:
+                if event.is_directory and event.event_type == "modified":
+                    return
+                named = [event.src_path, getattr(event, "dest_path", "")]
+                relative = [
+                    rel
+                    for rel in (os.path.relpath(os.fsdecode(p), root) for p in named if p)
+                    if not rel.startswith("..") and rel != "." and watched(rel.replace(os.sep, "/"))
+                ]
+                if relative:
+                    changes.add(rel.replace(os.sep, "/") for rel in relative)
 
-    def __init__(self, watcher: Watcher) -> None:
-        self._watcher = watcher
+        self._observer = Observer()
+        self._observer.daemon = True
+        self._observer.schedule(Handler(), str(root), recursive=True)
 
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        # Watch the directory that came before the change is recorded: once a change is
-        # recorded (and the engine may drain it), what happens in that directory is seen.
-        if event.is_directory:
-            self._follow(event)
-        self._watcher._handler.on_any_event(event)
+    def start(self) -> None:
+        self._observer.start()
 
-    def _follow(self, event: FileSystemEvent) -> None:
-        source = os.fsdecode(event.src_path)
-        if event.event_type in ("deleted", "moved"):
-            self._watcher.unwatch_tree(source)
-        target = os.fsdecode(getattr(event, "dest_path", "") or "")
-        if event.event_type == "moved" and os.path.dirname(target) == str(self._watcher._root):
-            source = target
-        elif event.event_type != "created":
-            return
-        if self._watcher._watchable(os.path.basename(source)):
-            self._watcher.watch_tree(source)
+    def stop(self) -> None:
+        self._observer.stop()
+        self._observer.join(timeout=5)

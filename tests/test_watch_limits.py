@@ -2,10 +2,10 @@
 """When the kernel refuses inotify (the per-user limits that every session of a uid on a node
 shares), the watcher says so, the engine polls, and no save is lost.
 
-The refusals are made where the kernel makes them: watchdog's calls of inotify_init and
-inotify_add_watch fail with the errno the kernel gives at the limits (EMFILE, ENOSPC), so
-watchdog's own handling of them runs, including its silence about a directory below a
-recursive watch whose watch is refused."""
+The refusals are made where the kernel makes them: the watcher's calls of inotify_init and
+inotify_add_watch fail with the errno the kernel gives at the limits (EMFILE, ENOSPC), so its
+own handling of them runs, for the root, for folders below it and for folders that appear
+later."""
 
 from __future__ import annotations
 
@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from watchdog.observers import inotify_c
 
-from jupyter_gitsync import filters
+from jupyter_gitsync import _inotify, filters
 from jupyter_gitsync.state import State, Watching
 from jupyter_gitsync.watcher import ChangeSet, Poller, Watcher, WatchLimit
 from tests.gitserver import GitHTTPServer
@@ -30,7 +29,7 @@ from tests.helpers import async_wait_until, files, git, show, wait_until
 # it over, which ruff takes for redefinitions.
 from tests.test_engine import make_engine, remote_tip  # noqa: F401
 
-_real_add_watch = inotify_c.inotify_add_watch
+_real_add_watch = _inotify.inotify_add_watch
 
 
 @pytest.fixture
@@ -48,7 +47,7 @@ def refuse_watches(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[str],
                 return -1
             return int(_real_add_watch(fd, path, mask))
 
-        monkeypatch.setattr(inotify_c, "inotify_add_watch", add_watch)
+        monkeypatch.setattr(_inotify, "inotify_add_watch", add_watch)
         return seen
 
     return install
@@ -62,7 +61,7 @@ def no_instance(monkeypatch: pytest.MonkeyPatch) -> None:
         ctypes.set_errno(errno.EMFILE)
         return -1
 
-    monkeypatch.setattr(inotify_c, "inotify_init", init)
+    monkeypatch.setattr(_inotify, "inotify_init", init)
 
 
 def named(name: str) -> Callable[[str], bool]:

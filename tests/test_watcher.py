@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from jupyter_gitsync import filters
+from jupyter_gitsync import _inotify, filters
 from jupyter_gitsync.watcher import ChangeSet, Watcher
 from tests.helpers import wait_until
 
@@ -81,6 +81,47 @@ def test_reading_files_brings_no_events(watched) -> None:
     wait_until(lambda: seen(changes, "notebooks/run.sh"))
 
 
+def test_folders_that_go_take_their_watches_with_them(watched) -> None:
+    """Folders made and then deleted, or moved out of the workspace, leave no watch behind (a
+    session that lived for days would otherwise run out of the user's inotify watches), and
+    what happens in a folder moved out is not recorded."""
+    root, changes, _ = watched
+    outside = root.parent / f"{root.name}-outside"
+    before = len(_inotify_masks())
+    for i in range(30):
+        (root / f"tmp{i}" / "deep").mkdir(parents=True)
+    (root / "leaving" / "deep").mkdir(parents=True)
+    wait_until(lambda: len(_inotify_masks()) == before + 62, what="the new folders watched")
+    for i in range(30):
+        (root / f"tmp{i}" / "deep").rmdir()
+        (root / f"tmp{i}").rmdir()
+    (root / "leaving").rename(outside)
+    wait_until(lambda: seen(changes, "leaving"), what="the move away")
+    wait_until(lambda: len(_inotify_masks()) == before, what="their watches gone")
+    changes.drain()
+    (outside / "deep" / "after.txt").write_text("outside the workspace now")
+    (root / "sentinel.txt").write_text("after it")
+    wait_until(lambda: seen(changes, "sentinel.txt"))
+    assert changes.drain() == {"sentinel.txt"}
+
+
+def test_a_linked_folder_is_recorded_and_not_followed(watched) -> None:
+    """A symbolic link to a folder elsewhere is a change (git stores the link), and what
+    happens in the folder it points to is not watched."""
+    root, changes, _ = watched
+    elsewhere = root.parent / f"{root.name}-elsewhere"
+    elsewhere.mkdir()
+    before = len(_inotify_masks())
+    (root / "link").symlink_to(elsewhere, target_is_directory=True)
+    wait_until(lambda: seen(changes, "link"), what="the link")
+    changes.drain()
+    (elsewhere / "inside.txt").write_text("not in the workspace")
+    (root / "sentinel.txt").write_text("after it")
+    wait_until(lambda: seen(changes, "sentinel.txt"))
+    assert changes.drain() == {"sentinel.txt"}
+    assert len(_inotify_masks()) == before
+
+
 def test_git_and_excluded_directories_are_not_watched(watched) -> None:
     root, changes, _ = watched
     (root / ".git" / "objects" / "x").write_text("object")
@@ -97,18 +138,17 @@ def test_git_and_excluded_directories_are_not_watched(watched) -> None:
 def test_a_directory_moved_in_is_watched_before_its_move_is_recorded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Watching a directory that came takes a while (here: a slow kernel, 0.3 s); its arrival
-    is recorded only once it is watched, so a change in it right after the engine drained
-    the arrival is never missed."""
-    from jupyter_gitsync.watcher import Watcher as RealWatcher
+    """Watching a directory that came takes a while (here: a slow kernel, 0.3 s a folder); its
+    arrival is recorded only once it is watched, so a change in it right after the engine
+    drained the arrival is never missed."""
+    real = _inotify.Inotify._watch
 
-    real = RealWatcher.watch_tree
+    def slow(self: _inotify.Inotify, folder: str) -> bool:
+        if folder.startswith("moved"):
+            time.sleep(0.3)  # the attack: a slow watch, not a wait for anything
+        return real(self, folder)
 
-    def slow(self: RealWatcher, path: str) -> None:
-        time.sleep(0.3)  # the attack: a slow watch, not a wait for anything
-        real(self, path)
-
-    monkeypatch.setattr(RealWatcher, "watch_tree", slow)
+    monkeypatch.setattr(_inotify.Inotify, "_watch", slow)
     (tmp_path / "away").mkdir()
     changes = ChangeSet(lambda: None)
     watcher = Watcher(tmp_path, filters.DEFAULT_EXCLUDES, changes)
@@ -138,15 +178,44 @@ def test_directories_that_appear_or_move_later_are_watched(watched) -> None:
     wait_until(lambda: seen(changes, "renamed/deep/file.txt"), what="a change after the move")
 
 
-def test_an_inotify_overflow_asks_for_a_full_rescan(watched) -> None:
-    _, changes, wakeups = watched
-    assert not changes.take_rescan()
-    # what watchdog logs when the kernel's queue overflowed and events were lost
-    logging.getLogger("watchdog.observers.inotify_c").warning(
-        "Inotify queue overflowed; filesystem events were lost"
-    )
-    assert changes and wakeups == [1]
-    assert changes.take_rescan() and not changes.take_rescan()
+def test_an_inotify_overflow_asks_for_a_full_rescan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel's queue overflows for real: the reader is held while more changes happen
+    than the queue holds, among them a folder made and a file in it. Once it reads again, the
+    next snapshot is asked to scan everything, and the folder whose creation was lost is
+    watched: a change in it afterwards is seen."""
+    queue_events = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    held, holding = threading.Event(), threading.Event()
+    real = _inotify.Inotify.handle
+
+    def held_once(self: _inotify.Inotify, data: bytes) -> list[str]:
+        if not holding.is_set():
+            holding.set()
+            assert held.wait(120)
+        return real(self, data)
+
+    monkeypatch.setattr(_inotify.Inotify, "handle", held_once)
+    wakeups: list[int] = []
+    changes = ChangeSet(lambda: wakeups.append(1))
+    watcher = Watcher(tmp_path, filters.DEFAULT_EXCLUDES, changes)
+    watcher.start()
+    try:
+        (tmp_path / "first.txt").write_text("the reader takes this and is held")
+        wait_until(holding.is_set, what="the reader to be held")
+        for i in range(queue_events // 2 + 100):  # 2 events at least each: more than fit
+            (tmp_path / f"f{i}.txt").write_text("x")
+        (tmp_path / "late").mkdir()
+        (tmp_path / "late" / "inside.txt").write_text("made while events were lost")
+        held.set()
+        wait_until(lambda: changes.rescan, what="the overflow")
+        assert changes.take_rescan()
+        changes.drain()
+        (tmp_path / "late" / "inside.txt").write_text("changed after")
+        wait_until(lambda: seen(changes, "late/inside.txt"), what="a change in the late folder")
+    finally:
+        held.set()
+        watcher.stop()
 
 
 def test_peek_is_bounded() -> None:
