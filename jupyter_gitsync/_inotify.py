@@ -164,10 +164,12 @@ class Inotify:
     # -- reading ------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        waiting = select.poll()  # not select(): a server's descriptors can number over 1,024
+        waiting.register(self._fd, select.POLLIN)
+        waiting.register(self._stop_read, select.POLLIN)
         while True:
             try:
-                ready, _, _ = select.select([self._fd, self._stop_read], [], [])
-                if self._stop_read in ready:
+                if any(fd == self._stop_read for fd, _ in waiting.poll()):
                     return
                 data = os.read(self._fd, _READ_BYTES)
             except BlockingIOError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import threading
 import time
 from collections.abc import Iterator
@@ -120,6 +121,29 @@ def test_a_linked_folder_is_recorded_and_not_followed(watched) -> None:
     wait_until(lambda: seen(changes, "sentinel.txt"))
     assert changes.drain() == {"sentinel.txt"}
     assert len(_inotify_masks()) == before
+
+
+def test_a_process_with_many_open_files_still_watches(tmp_path: Path) -> None:
+    """A server with many kernels and connections open: the watcher's descriptors number past
+    1,024 (beyond what select() can wait on), and its events are still read."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip("needs a hard limit of 2,048 open files or more")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        changes = ChangeSet(lambda: None)
+        watcher = Watcher(tmp_path, filters.DEFAULT_EXCLUDES, changes)
+        watcher.start()
+        try:
+            (tmp_path / "a.txt").write_text("seen")
+            wait_until(lambda: seen(changes, "a.txt"), what="a change")
+        finally:
+            watcher.stop()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_git_and_excluded_directories_are_not_watched(watched) -> None:
