@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from . import filters
 
@@ -155,7 +155,7 @@ class Watcher:
         self._changes = changes
         self._on_limit = on_limit
         self._lock = threading.Lock()
-        self._inotify: Any = None  # an `_inotify.Inotify`, or watchdog's observer elsewhere
+        self._watching: _Watching | None = None  # an `_inotify.Inotify`; watchdog elsewhere
         self.limit: WatchLimit | None = None  # the first limit the kernel enforced
 
     def start(self) -> None:
@@ -164,7 +164,7 @@ class Watcher:
         try:
             from ._inotify import Inotify
 
-            watching: Any = Inotify(
+            watching: _Watching = Inotify(
                 self._root,
                 self._watchable,
                 self._changes.add,
@@ -179,7 +179,7 @@ class Watcher:
             self._refused(exc, str(self._root))  # no inotify instance: nothing is watched
             return
         watching.start()
-        self._inotify = watching
+        self._watching = watching
 
     def _refused(self, exc: OSError, path: str) -> None:
         """The kernel refused a watch of `path` (or the instance, for the root); only logs and
@@ -212,9 +212,15 @@ class Watcher:
 
     def stop(self) -> None:
         """Stop watching and wait for the reading thread to end."""
-        if self._inotify is not None:
-            self._inotify.stop()
-            self._inotify = None
+        if self._watching is not None:
+            self._watching.stop()
+            self._watching = None
+
+
+class _Watching(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class _PlatformObserver:
