@@ -102,10 +102,6 @@ class Inotify:
         self._stop_read, self._stop_write = os.pipe2(os.O_CLOEXEC)
         self._thread = threading.Thread(target=self._run, name="gitsync-inotify", daemon=True)
 
-    @property
-    def watches(self) -> int:
-        return len(self._folders)
-
     def start(self) -> None:
         """Watch the tree, then read events on the reader thread."""
         self._watch_tree("")
@@ -186,7 +182,7 @@ class Inotify:
 
     def handle(self, data: bytes) -> list[str]:
         """The changed paths a buffer of events names, in order, after watching the folders
-        that came in it. Also called by tests with a buffer of their own."""
+        that came in it."""
         paths: list[str] = []
         offset = 0
         while offset + _EVENT.size <= len(data):
